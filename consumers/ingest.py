@@ -1,0 +1,252 @@
+"""The input consumer: marketplace job events and payout results into escrows.
+
+Exactly-once effects without Kafka transactions: a whole poll batch is applied
+in one PostgreSQL transaction together with the consumed position of every
+partition it read (compare-and-set, so a consumer that lost its partitions in a
+rebalance can never apply records twice). On assignment the consumer seeks to
+the positions stored in PostgreSQL; Kafka's committed offsets are only a
+courtesy for lag monitoring.
+
+Bad records never stop the stream: undecodable ones go to the topic's `.dlq`,
+business-rule rejections to `settlement.rejections`. Both are published and
+acknowledged *before* the database commit, so a crash can repeat them (their
+ids are stable: consumers de-duplicate) but never lose them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.structs import ConsumerRecord
+
+from consumers.decoding import BadRecord, decode, to_command
+from consumers.topics import Topics
+from settlement import failpoints
+from settlement.application import REJECTED, ConcurrentModification, Outcome, SettlementApplication
+from settlement.commands import Command
+from settlement.errors import SettlementError
+from settlement.logging import get_logger
+from settlement.store.recorder import PositionUpdate
+
+BATCH_RECORDS_MAX = 1_000
+PARTITION_FETCH_BYTES_MAX = 2 * 1024 * 1024  # above the 256 KiB record limit
+FETCH_BYTES_MAX = 16 * 1024 * 1024
+POLL_TIMEOUT_MS = 200
+SEND_TIMEOUT_S = 30.0
+# Real Kafka's minimum; a group (re)join waits about half of it, so keep it low.
+SESSION_TIMEOUT_MS = 6_000
+
+
+@dataclass
+class IngestStats:
+    records: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    conflicts: int = 0
+    last_record_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    record: ConsumerRecord[bytes, bytes]
+    command: Command | None
+    error: BadRecord | None
+
+
+class Ingestor:
+    def __init__(self, app: SettlementApplication, bootstrap: str, topics: Topics, *,
+                 group_id: str = "settlement-ingest", client_id: str = "settlement-ingest",
+                 batch_records_max: int = BATCH_RECORDS_MAX) -> None:
+        self.app, self.bootstrap, self.topics = app, bootstrap, topics
+        self.group_id, self.client_id = group_id, client_id
+        self.batch_records_max = batch_records_max
+        self.stats = IngestStats()
+        self.log = get_logger(component="ingest", group=group_id, client=client_id)
+        self._positions: dict[TopicPartition, int] = {}
+        self._kinds = {topics.jobs: "jobs", topics.payouts: "payouts"}
+        self._dlq = {topics.jobs: topics.jobs_dlq, topics.payouts: topics.payouts_dlq}
+
+    async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> IngestStats:
+        """Consume until `stop` is set (or, with `idle_exit_s`, until that long idle)."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=self.group_id, client_id=self.client_id,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            isolation_level="read_uncommitted", max_poll_records=self.batch_records_max,
+            fetch_max_bytes=FETCH_BYTES_MAX, max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
+            fetch_max_wait_ms=100, session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=1_000,
+            max_poll_interval_ms=300_000, partition_assignment_strategy=(RoundRobinPartitionAssignor,),
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-out", acks="all",
+            enable_idempotence=False, linger_ms=5, request_timeout_ms=30_000,
+            max_batch_size=1024 * 1024, max_request_size=2 * 1024 * 1024,
+        )
+        await producer.start()
+        await consumer.start()
+        try:
+            consumer.subscribe([self.topics.jobs, self.topics.payouts],
+                               listener=_SeekToStoredPositions(self, consumer))
+            idle_since = time.monotonic()
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS,
+                                                 max_records=self.batch_records_max)
+                if any(batches.values()):
+                    await self._process(consumer, producer, batches)
+                    idle_since = time.monotonic()
+                elif idle_exit_s is not None and consumer.assignment() and \
+                        time.monotonic() - idle_since > idle_exit_s:
+                    break
+        finally:
+            await consumer.stop()
+            await producer.stop()
+        return self.stats
+
+    # Assignment ------------------------------------------------------------------
+
+    def assigned(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
+        """Seek every newly owned partition to its position stored in PostgreSQL."""
+        # Another consumer may have moved our jobs on while we did not own them:
+        # nothing cached may be trusted any more.
+        self.app.reset_cache()
+        stored = self.app.store.select_positions(self.group_id)
+        self._positions = {}
+        for tp in partitions:
+            position = stored.get((tp.topic, tp.partition))
+            if position is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, position)
+                self._positions[tp] = position
+        self.log.info("ingest.assigned", partitions=sorted(f"{t.topic}/{t.partition}"
+                                                           for t in partitions))
+
+    # One batch ---------------------------------------------------------------------
+
+    async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
+                       batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        decoded = [self._decode(r) for records in batches.values() for r in records]
+        positions = [
+            PositionUpdate(self.group_id, tp.topic, tp.partition,
+                           start=self._positions.get(tp, records[0].offset),
+                           end=records[-1].offset + 1)
+            for tp, records in batches.items() if records
+        ]
+        commands = [d.command for d in decoded if d.command is not None]
+        batch = await asyncio.to_thread(self.app.prepare, commands)
+        try:
+            await self._publish_failures(producer, decoded, batch.outcomes)
+            failpoints.hit("ingest.before_db_commit")
+            await asyncio.to_thread(self.app.commit, batch, positions)
+        except ConcurrentModification as conflict:
+            # Someone else applied part of this (a rebalance raced us): start over
+            # from what PostgreSQL holds; nothing of this batch was stored.
+            self.stats.conflicts += 1
+            self.log.warning("ingest.conflict", error=str(conflict))
+            self.assigned(consumer, consumer.assignment())
+            return
+        except BaseException:
+            self.app.abandon(batch)
+            raise
+        failpoints.hit("ingest.after_db_commit")
+        for p in positions:
+            self._positions[TopicPartition(p.topic, p.partition)] = p.end
+        self._count(decoded, batch.outcomes)
+        try:
+            await consumer.commit({TopicPartition(p.topic, p.partition): p.end for p in positions})
+        except Exception as exc:  # Only monitoring depends on Kafka's offsets.
+            self.log.warning("ingest.offset_commit_failed", error=str(exc))
+
+    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded:
+        try:
+            event = decode(record.value, self._kinds[record.topic])  # type: ignore[arg-type]
+            return _Decoded(record, to_command(event), None)
+        except BadRecord as bad:
+            return _Decoded(record, None, bad)
+        except SettlementError as error:
+            return _Decoded(record, None, BadRecord(error.code, error.message))
+
+    async def _publish_failures(self, producer: AIOKafkaProducer, decoded: Sequence[_Decoded],
+                                outcomes: Sequence[Outcome]) -> None:
+        sends = []
+        now = datetime.now(UTC).isoformat()
+        for item in decoded:
+            if item.error is not None:
+                sends.append(await producer.send(
+                    self._dlq[item.record.topic], key=item.record.key,
+                    value=dead_letter(item.record, item.error, now)))
+                self.log.warning("ingest.dead_letter", topic=item.record.topic,
+                                 partition=item.record.partition, offset=item.record.offset,
+                                 code=item.error.code)
+        origin = {d.command.command_id: d.record for d in decoded if d.command is not None}
+        for outcome in outcomes:
+            if outcome.status == REJECTED and outcome.error is not None:
+                record = origin[outcome.command.command_id]
+                sends.append(await producer.send(
+                    self.topics.rejections, key=record.key,
+                    value=rejection(outcome, record, now)))
+                self.log.info("ingest.rejected", event_id=outcome.command.command_id,
+                              code=outcome.error.code, job_id=outcome.command.data.get("job_id"))
+        if sends:
+            await asyncio.wait_for(asyncio.gather(*sends), SEND_TIMEOUT_S)
+
+    def _count(self, decoded: Sequence[_Decoded], outcomes: Sequence[Outcome]) -> None:
+        s = self.stats
+        s.batches += 1
+        s.records += len(decoded)
+        s.dead_lettered += sum(1 for d in decoded if d.error is not None)
+        for outcome in outcomes:
+            if outcome.status == REJECTED:
+                s.rejected += 1
+            elif outcome.events:
+                s.applied += 1
+            else:
+                s.duplicates += 1
+        s.last_record_at = time.time()
+
+
+class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, ingestor: Ingestor, consumer: AIOKafkaConsumer) -> None:
+        self.ingestor, self.consumer = ingestor, consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Nothing to flush: every batch is committed before the next poll."""
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await asyncio.to_thread(self.ingestor.assigned, self.consumer, set(assigned))
+
+
+def dead_letter(record: ConsumerRecord[bytes, bytes], error: BadRecord, now: str) -> bytes:
+    return orjson.dumps({
+        "original": base64.b64encode(record.value or b"").decode(),
+        "topic": record.topic, "partition": record.partition, "offset": record.offset,
+        "error": {"code": error.code, "message": error.message}, "received_at": now,
+    })
+
+
+def rejection(outcome: Outcome, record: ConsumerRecord[bytes, bytes], now: str) -> bytes:
+    assert outcome.error is not None
+    data: dict[str, Any] = {
+        "causation_id": outcome.command.command_id, "code": outcome.error.code,
+        "message": outcome.error.message, "topic": record.topic,
+        "partition": record.partition, "offset": record.offset,
+    }
+    if job_id := outcome.command.data.get("job_id"):
+        data["job_id"] = job_id
+    return orjson.dumps({
+        "specversion": "1.0", "type": "settlement.command_rejected",
+        "id": f"rejection:{record.topic}:{record.partition}:{record.offset}",
+        "source": "settlement/ingest", "subject": data.get("job_id"), "time": now,
+        "datacontenttype": "application/json", "data": data,
+    })

@@ -1,0 +1,1 @@
+"""Event-sourced escrow and payment settlement service."""

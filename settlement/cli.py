@@ -1,0 +1,75 @@
+"""The `settlement` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from settlement.config import Settings
+from settlement.logging import configure_logging
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from settlement.demo import run_demo
+    from settlement.runtime import open_application
+
+    with open_application(settings) as app:
+        return 0 if run_demo(app, sys.stdout) else 1
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from consumers.ingest import Ingestor
+    from consumers.topics import Topics
+    from settlement.infra.broker import ensure_topics, kafka
+    from settlement.runtime import open_application, owner_env
+
+    topics = Topics(settings.topic_prefix)
+    with kafka(settings) as bootstrap, open_application(settings, owner_env()) as app:
+        asyncio.run(ensure_topics(bootstrap, topics.inputs, partitions=args.partitions))
+        asyncio.run(ensure_topics(bootstrap, topics.outputs, partitions=1))
+        ingestor = Ingestor(app, bootstrap, topics, group_id=args.group, client_id=args.client)
+        stats = asyncio.run(_until_signal(ingestor.run, args.idle_exit))
+        print(stats, flush=True)
+    return 0
+
+
+async def _until_signal(run: Any, idle_exit: float | None) -> Any:
+    import asyncio
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return await run(stop, idle_exit)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="settlement", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run a sample marketplace day and print the ledger")
+    demo.set_defaults(func=_demo)
+    ingest = commands.add_parser("ingest", help="consume marketplace events into escrows")
+    ingest.add_argument("--group", default="settlement-ingest", help="consumer group id")
+    ingest.add_argument("--client", default="settlement-ingest", help="client id")
+    ingest.add_argument("--partitions", type=int, default=4, help="partitions of new input topics")
+    ingest.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
+                        help="stop after this long without records (tests, benchmarks)")
+    ingest.set_defaults(func=_ingest)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    configure_logging()
+    settings = Settings.from_env()
+    result: int = args.func(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

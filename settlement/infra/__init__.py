@@ -1,0 +1,1 @@
+"""Adapters for the services the settlement service runs on: PostgreSQL and Kafka."""

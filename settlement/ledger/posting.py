@@ -1,0 +1,44 @@
+"""A posting line, and the checks every set of postings must pass."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from settlement.errors import LedgerError
+from settlement.money import Money
+
+Side = Literal["debit", "credit"]
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: str
+    side: Side
+    amount: Money
+
+    def signed(self) -> Decimal:
+        """Debits positive, credits negative: a balanced set sums to zero."""
+        return self.amount.amount if self.side == "debit" else -self.amount.amount
+
+
+def check_balanced(postings: Iterable[Posting]) -> None:
+    """Refuse unbalanced, cross-currency, zero or negative postings."""
+    lines = list(postings)
+    currencies = {p.amount.currency.code for p in lines}
+    if len(currencies) > 1:
+        raise LedgerError(f"postings mix currencies {sorted(currencies)}", "ledger_cross_currency")
+    for p in lines:
+        if p.side not in ("debit", "credit"):
+            raise LedgerError(f"posting side {p.side!r} is neither debit nor credit")
+        if p.amount.amount <= 0:
+            raise LedgerError(f"posting to {p.account} of {p.amount.amount} is not positive")
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for p in lines:
+        totals[p.amount.currency.code] += p.signed()
+    unbalanced = {c: t for c, t in totals.items() if t != 0}
+    if unbalanced:
+        raise LedgerError(f"postings do not balance: {unbalanced}")

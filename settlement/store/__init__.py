@@ -1,0 +1,1 @@
+"""Persistence adapters: transcodings and the PostgreSQL recorder."""

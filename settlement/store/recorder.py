@@ -1,0 +1,104 @@
+"""The PostgreSQL recorder: eventsourcing's, plus two tables written in the same
+transaction as the events: the command log (idempotency) and consumer
+positions (exactly-once effects for Kafka input).
+
+`Application.save(..., commands=[...], positions=[...])` passes them through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """A command seen: its digest and what came of it (`applied` or `rejected:<code>`)."""
+
+    command_id: str
+    digest: str
+    job_id: str | None
+    outcome: str
+
+
+@dataclass(frozen=True)
+class PositionUpdate:
+    """Consumer `consumer` read `topic`/`partition` from `start` to before `end`.
+
+    Stored only if the stored position still equals `start` (or none is stored),
+    so a stale consumer (after a rebalance) can never apply records twice.
+    """
+
+    consumer: str
+    topic: str
+    partition: int
+    start: int
+    end: int
+
+
+class SettlementRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        prefix = events_table_name.removesuffix("_events")
+        schema = Identifier(datastore.schema)
+        self.commands_table = Identifier(f"{prefix}_commands")
+        self.positions_table = Identifier(f"{prefix}_positions")
+        self.sql_create_statements += [
+            SQL("CREATE TABLE IF NOT EXISTS {}.{} (command_id text PRIMARY KEY, "
+                "digest text NOT NULL, job_id text, outcome text NOT NULL, "
+                "recorded_at timestamptz NOT NULL DEFAULT now())").format(
+                    schema, self.commands_table),
+            SQL("CREATE TABLE IF NOT EXISTS {}.{} (consumer text NOT NULL, topic text NOT NULL, "
+                "partition integer NOT NULL, next_offset bigint NOT NULL, "
+                "PRIMARY KEY (consumer, topic, partition))").format(schema, self.positions_table),
+        ]
+        self._insert_command = SQL(
+            "INSERT INTO {}.{} (command_id, digest, job_id, outcome) VALUES (%s, %s, %s, %s)"
+        ).format(schema, self.commands_table)
+        self._select_commands = SQL(
+            "SELECT command_id, digest, job_id, outcome FROM {}.{} WHERE command_id = ANY(%s)"
+        ).format(schema, self.commands_table)
+        self._upsert_position = SQL(
+            "INSERT INTO {0}.{1} AS p (consumer, topic, partition, next_offset) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (consumer, topic, partition) "
+            "DO UPDATE SET next_offset = EXCLUDED.next_offset WHERE p.next_offset = %s "
+            "RETURNING next_offset"
+        ).format(schema, self.positions_table)
+        self._select_positions = SQL(
+            "SELECT topic, partition, next_offset FROM {}.{} WHERE consumer = %s"
+        ).format(schema, self.positions_table)
+
+    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> None:
+        commands: Sequence[CommandRecord] = kwargs.get("commands") or ()
+        positions: Sequence[PositionUpdate] = kwargs.get("positions") or ()
+        if commands:
+            curs.executemany(self._insert_command, [
+                (c.command_id, c.digest, c.job_id, c.outcome) for c in commands])
+        for p in positions:
+            curs.execute(self._upsert_position,
+                         (p.consumer, p.topic, p.partition, p.end, p.start), prepare=True)
+            if curs.fetchone() is None:
+                msg = f"position of {p.consumer} on {p.topic}/{p.partition} moved past {p.start}"
+                raise IntegrityError(msg)
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def select_commands(self, command_ids: Sequence[str]) -> dict[str, CommandRecord]:
+        if not command_ids:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_commands, (list(command_ids),), prepare=True)
+            return {r["command_id"]: CommandRecord(r["command_id"], r["digest"], r["job_id"],
+                                                   r["outcome"]) for r in curs.fetchall()}
+
+    def select_positions(self, consumer: str) -> dict[tuple[str, int], int]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_positions, (consumer,), prepare=True)
+            return {(r["topic"], r["partition"]): r["next_offset"] for r in curs.fetchall()}
