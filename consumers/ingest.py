@@ -55,7 +55,8 @@ class IngestStats:
     dead_lettered: int = 0
     batches: int = 0
     conflicts: int = 0
-    last_record_at: float = 0.0
+    first_batch_at: float = 0.0  # time.perf_counter() when the first batch arrived
+    last_commit_at: float = 0.0  # time.perf_counter() after the last commit
 
 
 @dataclass(frozen=True)
@@ -115,17 +116,17 @@ class Ingestor:
 
     # Assignment ------------------------------------------------------------------
 
-    def assigned(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
+    async def assigned(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
         """Seek every newly owned partition to its position stored in PostgreSQL."""
         # Another consumer may have moved our jobs on while we did not own them:
         # nothing cached may be trusted any more.
         self.app.reset_cache()
-        stored = self.app.store.select_positions(self.group_id)
+        stored = await asyncio.to_thread(self.app.store.select_positions, self.group_id)
         self._positions = {}
         for tp in partitions:
             position = stored.get((tp.topic, tp.partition))
             if position is None:
-                consumer.seek_to_beginning(tp)
+                await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, position)
                 self._positions[tp] = position
@@ -136,6 +137,11 @@ class Ingestor:
 
     async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
                        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        if not self.stats.first_batch_at:
+            self.stats.first_batch_at = time.perf_counter()
+        # Some brokers (tansu) hand back records before the fetch position again.
+        batches = {tp: [r for r in records if r.offset >= self._positions.get(tp, 0)]
+                   for tp, records in batches.items()}
         decoded = [self._decode(r) for records in batches.values() for r in records]
         positions = [
             PositionUpdate(self.group_id, tp.topic, tp.partition,
@@ -154,7 +160,7 @@ class Ingestor:
             # from what PostgreSQL holds; nothing of this batch was stored.
             self.stats.conflicts += 1
             self.log.warning("ingest.conflict", error=str(conflict))
-            self.assigned(consumer, consumer.assignment())
+            await self.assigned(consumer, consumer.assignment())
             return
         except BaseException:
             self.app.abandon(batch)
@@ -213,7 +219,7 @@ class Ingestor:
                 s.applied += 1
             else:
                 s.duplicates += 1
-        s.last_record_at = time.time()
+        s.last_commit_at = time.perf_counter()
 
 
 class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -224,7 +230,7 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         """Nothing to flush: every batch is committed before the next poll."""
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await asyncio.to_thread(self.ingestor.assigned, self.consumer, set(assigned))
+        await self.ingestor.assigned(self.consumer, set(assigned))
 
 
 def dead_letter(record: ConsumerRecord[bytes, bytes], error: BadRecord, now: str) -> bytes:

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, Cache, LRUCache
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    Cache,
+    LRUCache,
+    ProcessingEvent,
+)
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from eventsourcing.utils import get_topic
@@ -123,11 +129,8 @@ class SettlementApplication(Application[UUID]):
         return batch
 
     def commit(self, batch: Batch, positions: Sequence[PositionUpdate] = ()) -> None:
-        escrows = [e for e in batch.escrows.values() if e is not None]
         try:
-            # Events first, in command order; the escrows (no pending events left)
-            # only refresh the cache where it does not fast-forward.
-            self.save(*batch.events, *escrows, commands=batch.records, positions=positions)
+            self._record_batch(batch, positions)
         except IntegrityError as exc:
             self._evict(batch.escrows)
             raise ConcurrentModification(str(exc)) from exc
@@ -159,6 +162,15 @@ class SettlementApplication(Application[UUID]):
             return Outcome(command, DUPLICATE)
         error = Conflict(f"event id {command.command_id} was seen with other content", "conflict")
         return Outcome(command, REJECTED, error)
+
+    def _record_batch(self, batch: Batch, positions: Sequence[PositionUpdate]) -> None:
+        """`save()` without its per-object protocol checks (a tenth of a batch, profiled):
+        the events are ours and already in command order."""
+        processing = ProcessingEvent[UUID]()
+        processing.events = list(batch.events)
+        processing.aggregates = {e.id: e for e in batch.escrows.values() if e is not None}
+        processing.saved_kwargs = {"commands": batch.records, "positions": positions}
+        self._record(processing)
 
     def reset_cache(self) -> None:
         """Drop every cached escrow (after a rebalance nothing cached can be trusted)."""

@@ -29,9 +29,9 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     topics = Topics(settings.topic_prefix)
     with kafka(settings) as bootstrap, open_application(settings, owner_env()) as app:
-        asyncio.run(ensure_topics(bootstrap, topics.inputs, partitions=args.partitions))
-        asyncio.run(ensure_topics(bootstrap, topics.outputs, partitions=1))
-        ingestor = Ingestor(app, bootstrap, topics, group_id=args.group, client_id=args.client)
+        asyncio.run(ensure_topics(bootstrap, topics.all, partitions=args.partitions))
+        ingestor = Ingestor(app, bootstrap, topics, group_id=args.group, client_id=args.client,
+                            batch_records_max=args.batch_records)
         stats = asyncio.run(_until_signal(ingestor.run, args.idle_exit))
         print(stats, flush=True)
     return 0
@@ -57,6 +57,8 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--group", default="settlement-ingest", help="consumer group id")
     ingest.add_argument("--client", default="settlement-ingest", help="client id")
     ingest.add_argument("--partitions", type=int, default=4, help="partitions of new input topics")
+    ingest.add_argument("--batch-records", type=int, default=1000,
+                        help="records per poll batch (one database transaction)")
     ingest.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
                         help="stop after this long without records (tests, benchmarks)")
     ingest.set_defaults(func=_ingest)

@@ -53,7 +53,8 @@ def digest_of(type_: str, time: datetime, data: Mapping[str, Any]) -> str:
 
 
 def identifier(value: object, name: str) -> str:
-    if not isinstance(value, str) or not IDENTIFIER.match(value):
+    # fullmatch: `$` alone would also accept a trailing newline ("job-1\n").
+    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
         raise InvalidInput(f"{name} must be 1-128 chars of [A-Za-z0-9._:-]", "invalid_identifier")
     return value
 

@@ -101,7 +101,11 @@ class FeePlan:
     ) -> ReleaseFees:
         """Fees on releasing `gross` to a worker who was already released `cumulative`
         in this escrow; `tax_share` is the consumption tax included in `gross`."""
-        self.require_currency(gross)
+        for amount in (gross, cumulative, tax_share):
+            self.require_currency(amount)
+        if not 0 <= tax_share.amount <= gross.amount:
+            raise Rejected(f"tax share {tax_share.amount} outside 0..{gross.amount}",
+                           "tax_exceeds_amount")
         cum, g = cumulative.amount, gross.amount
         fee_exact = exact(self.worker_tiers, cum + g) - exact(self.worker_tiers, cum)
         fee, fee_tax = self._split_tax(fee_exact, self.worker_fee_tax_included)

@@ -12,7 +12,7 @@ from typing import Any
 
 from settlement import commands as c
 from settlement.aggregates import Escrow
-from settlement.errors import NotFound, Rejected
+from settlement.errors import InvalidInput, NotFound, Rejected
 from settlement.fees import FeePlan
 
 Handler = Callable[[Escrow, c.Command], None]
@@ -40,7 +40,7 @@ def project_contracted(cmd: c.Command, plans: Mapping[str, FeePlan]) -> Escrow:
     currency = opening["plan"].currency
     raw = c.required(cmd.data, "milestones")
     if not isinstance(raw, list):
-        raise Rejected("milestones must be a list", "invalid_field")
+        raise InvalidInput("milestones must be a list", "invalid_field")
     milestones = [(c.ident(m, "milestone_id"), c.amount(m, "amount"), c.tax(m, currency))
                   for m in raw]
     return Escrow.contract_project(
@@ -118,7 +118,7 @@ HANDLERS: dict[str, Handler] = {
 def _awards(data: Mapping[str, Any]) -> list[tuple[str, Any]]:
     raw = c.required(data, "awards")
     if not isinstance(raw, list):
-        raise Rejected("awards must be a list", "invalid_field")
+        raise InvalidInput("awards must be a list", "invalid_field")
     return [(c.ident(a, "entry_id"), c.amount(a, "amount")) for a in raw]
 
 

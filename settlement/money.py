@@ -84,7 +84,7 @@ def parse_money(value: object, allow_zero: bool = False) -> Money:
         raise InvalidMoney(f"amount {raw!r} is not a number", "amount_nan")
     if raw.startswith("-"):
         raise InvalidMoney(f"amount {raw} must be positive", "amount_not_positive")
-    if not _DECIMAL_STRING.match(raw):
+    if not _DECIMAL_STRING.fullmatch(raw):  # `$` alone admits a trailing newline
         raise InvalidMoney(f"amount {raw!r} is not a plain decimal string", "amount_format")
     try:
         amount = Decimal(raw)

@@ -116,5 +116,7 @@ class CompetitionCommands(_Base):
             raise Rejected(f"competition {self.job_id} is disputed", "item_disputed")
         if self.state not in states:
             closed = self.state in ("refunded", "cancelled", "resolved")
+            # An awarded prize is funded: say so, not `competition_not_funded`.
+            awarded = "already_awarded" if self.state == "awarded" else code
             raise Rejected(f"competition {self.job_id} is {self.state}",
-                           "job_closed" if closed else code)
+                           "job_closed" if closed else awarded)

@@ -1,0 +1,135 @@
+"""Ingestion benchmark (issue: Kafka ingestion).
+
+Publishes job events across many jobs to the broker, then measures the input
+consumer from its first record to its last committed batch; in the same run,
+the raw `Application.save` of the same domain events in batches is the
+baseline. Prints both rates and their ratio; the last line is
+
+    RESULT events_per_s=<n> baseline_events_per_s=<n> ratio=<r>
+
+Run: `.venv/bin/python bench/ingest.py [--jobs 5000]` (embedded PostgreSQL and
+broker unless SETTLEMENT_DATABASE_URL / SETTLEMENT_KAFKA_BOOTSTRAP are set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from consumers.ingest import Ingestor
+from consumers.topics import Topics
+from settlement import handlers
+from settlement.commands import Command
+from settlement.config import Settings
+from settlement.infra.broker import ensure_topics, kafka
+from settlement.infra.postgres import create_database, database
+from settlement.runtime import application, owner_env
+from settlement.scenario import cloud_event
+
+START = datetime(2026, 11, 26, 9, tzinfo=UTC)
+SUBMISSIONS_PER_TASK = 9  # 2 + 2×9 = 20 events per job
+BASELINE_BATCH_EVENTS = 1_000
+
+
+def job_events(job: int) -> list[dict[str, Any]]:
+    job_id = f"bench-{job:06d}"
+    rows: list[tuple[str, dict[str, Any]]] = [
+        ("task.opened", {"job_id": job_id, "client_id": f"client-{job % 97}", "fee_plan": "tiered",
+                         "unit_price": {"amount": "1000", "currency": "JPY"}, "quantity": 10}),
+        ("task.funded", {"job_id": job_id, "amount": {"amount": "10000", "currency": "JPY"},
+                         "payment_ref": f"pay-{job}"}),
+    ]
+    for n in range(SUBMISSIONS_PER_TASK):
+        rows.append(("task.submission_received", {"job_id": job_id, "submission_id": f"s{n}",
+                                                  "worker_id": f"worker-{(job + n) % 1000}"}))
+        rows.append(("task.submission_approved", {"job_id": job_id, "submission_id": f"s{n}"}))
+    return [cloud_event(f"{job_id}-{i}", t, START + timedelta(seconds=i), d)
+            for i, (t, d) in enumerate(rows)]
+
+
+async def publish(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
+                                linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(topic, key=event["data"]["job_id"].encode(),
+                                value=orjson.dumps(event))
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def baseline(url: str, settings: Settings, events: list[dict[str, Any]]) -> float:
+    """Raw `Application.save` of the same domain events, decided beforehand in memory."""
+    app = application(url, settings, owner_env())
+    escrows: dict[str, Any] = {}
+    domain_events = []
+    for e in events:
+        cmd = Command.create(e["id"], e["type"], datetime.fromisoformat(e["time"]), e["data"])
+        escrow = handlers.apply(escrows.get(cmd.job_id), cmd, app.plans)
+        escrows[cmd.job_id] = escrow
+        domain_events += escrow.collect_events()
+    started = time.perf_counter()
+    for i in range(0, len(domain_events), BASELINE_BATCH_EVENTS):
+        app.save(*domain_events[i:i + BASELINE_BATCH_EVENTS])
+    elapsed = time.perf_counter() - started
+    app.close()
+    return len(domain_events) / elapsed
+
+
+async def consume(url: str, settings: Settings, bootstrap: str, topics: Topics,
+                  total: int) -> float:
+    app = application(url, settings, owner_env())
+    ingestor = Ingestor(app, bootstrap, topics, group_id=f"bench-{uuid.uuid4().hex[:8]}")
+    progress = asyncio.create_task(report_progress(ingestor, total))
+    stats = await ingestor.run(asyncio.Event(), idle_exit_s=3.0)
+    progress.cancel()
+    app.close()
+    if stats.records != total or stats.rejected or stats.dead_lettered:
+        raise SystemExit(f"unexpected outcome: {stats}")
+    return stats.records / (stats.last_commit_at - stats.first_batch_at)
+
+
+async def report_progress(ingestor: Ingestor, total: int) -> None:
+    while True:
+        await asyncio.sleep(2)
+        print(f"  consumed {ingestor.stats.records}/{total}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=5_000, help="jobs, 20 events each")
+    args = parser.parse_args()
+    events = [e for job in range(args.jobs) for e in job_events(job)]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.from_env()
+        settings = Settings(database_url=settings.database_url,
+                            kafka_bootstrap=settings.kafka_bootstrap, state_dir=Path(tmp))
+        with database(settings) as server, kafka(settings) as bootstrap:
+            topics = Topics(f"bench{uuid.uuid4().hex[:6]}.")
+            asyncio.run(ensure_topics(bootstrap, topics.all, partitions=4))
+            print(f"publishing {len(events)} events for {args.jobs} jobs", flush=True)
+            asyncio.run(publish(bootstrap, topics.jobs, events))
+            suffix = uuid.uuid4().hex[:8]
+            rate = asyncio.run(consume(create_database(server, f"bench_c_{suffix}"), settings,
+                                       bootstrap, topics, len(events)))
+            print(f"consumer: {rate:,.0f} events/s", flush=True)
+            base = baseline(create_database(server, f"bench_b_{suffix}"), settings, events)
+            print(f"baseline Application.save: {base:,.0f} events/s", flush=True)
+    print(f"RESULT events_per_s={rate:.0f} baseline_events_per_s={base:.0f} "
+          f"ratio={rate / base:.2f}")
+
+
+if __name__ == "__main__":
+    main()
