@@ -8,7 +8,7 @@ positions: either all of it is stored or none of it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -27,10 +27,11 @@ from eventsourcing.utils import get_topic
 from settlement import handlers
 from settlement.aggregates import Escrow, escrow_id
 from settlement.commands import Command
-from settlement.errors import Conflict, SettlementError
+from settlement.errors import Conflict, NotFound, SettlementError
 from settlement.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
 from settlement.store import transcodings
 from settlement.store.recorder import CommandRecord, PositionUpdate, SettlementRecorder
+from settlement.store.repository import preload
 
 APPLIED, DUPLICATE, REJECTED = "applied", "duplicate", "rejected"
 BATCH_COMMANDS_MAX = 5_000
@@ -65,6 +66,7 @@ class SettlementApplication(Application[UUID]):
     log_section_size = 1000
     env = {
         "APPLICATION_RECORDER_TOPIC": get_topic(SettlementRecorder),
+        "TRANSCODER_TOPIC": get_topic(transcodings.OrjsonTranscoder),
         "AGGREGATE_CACHE_MAXSIZE": "10000",
     }
 
@@ -114,6 +116,7 @@ class SettlementApplication(Application[UUID]):
             raise ValueError(f"at most {BATCH_COMMANDS_MAX} commands per batch")
         seen = self.store.select_commands([c.command_id for c in commands])
         batch = Batch()
+        batch.escrows.update(self._absent_escrows(c for c in commands if c.command_id not in seen))
         for command in commands:
             prior = seen.get(command.command_id)
             if prior is not None:
@@ -127,6 +130,15 @@ class SettlementApplication(Application[UUID]):
             batch.records.append(record)
             seen[command.command_id] = record
         return batch
+
+    def _absent_escrows(self, commands: Iterable[Command]) -> dict[str, None]:
+        """Read the escrows of `commands` that are not cached with one query; the
+        jobs that have no escrow yet map to None (their openers need no more reads)."""
+        ids: dict[UUID, str] = {}
+        for command in commands:
+            with contextlib.suppress(SettlementError):  # `_apply` rejects a bad job id
+                ids[escrow_id(command.job_id)] = command.job_id
+        return {ids[i]: None for i in preload(self.repository, self.store, ids.keys())}
 
     def commit(self, batch: Batch, positions: Sequence[PositionUpdate] = ()) -> None:
         try:
@@ -142,6 +154,10 @@ class SettlementApplication(Application[UUID]):
                working: dict[str, Escrow | None]) -> tuple[Outcome, str | None]:
         job_id = None
         try:
+            if command.type in handlers.PAYOUT_TYPES:
+                # Payout results arrive before payouts are issued only by mistake.
+                payout = command.data.get("payout_id")
+                raise NotFound(f"unknown payout {payout}", "unknown_payout")
             job_id = command.job_id
             if job_id not in working:
                 working[job_id] = self.escrow(job_id)

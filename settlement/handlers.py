@@ -69,6 +69,8 @@ def _cause(cmd: c.Command) -> dict[str, Any]:
     return {"causation_id": cmd.command_id, "at": cmd.time}
 
 
+PAYOUT_TYPES = frozenset({"payout.settled", "payout.failed"})
+
 OPENERS: dict[str, Opener] = {
     "project.contracted": project_contracted,
     "competition.opened": competition_opened,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import (
     IntegrityError,
@@ -22,6 +23,9 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+
+
+SCHEMA_LOCK_KEY = 0x5E771E  # any constant shared by every process of the service
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,24 @@ class SettlementRecorder(PostgresApplicationRecorder):
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id"
         ).format(schema, Identifier(events_table_name))
+        self._select_events_of = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {}.{} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(schema, Identifier(events_table_name))
         self._select_positions = SQL(
             "SELECT topic, partition, next_offset FROM {}.{} WHERE consumer = %s"
         ).format(schema, self.positions_table)
+
+    def create_table(self) -> None:
+        """Create the tables under an advisory lock: two processes starting at once
+        would otherwise race in CREATE TABLE/TYPE IF NOT EXISTS (a unique violation
+        in the catalogue, seen with two consumers)."""
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent],
@@ -137,6 +156,16 @@ class SettlementRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_commands, (list(command_ids),), prepare=True)
             return {r["command_id"]: CommandRecord(r["command_id"], r["digest"], r["job_id"],
                                                    r["outcome"]) for r in curs.fetchall()}
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every event of the given aggregates, in version order per aggregate."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_events_of, (list(originator_ids),), prepare=True)
+            return [StoredEvent(originator_id=r["originator_id"],
+                                originator_version=r["originator_version"],
+                                topic=r["topic"], state=bytes(r["state"]))
+                    for r in curs.fetchall()]
 
     def select_positions(self, consumer: str) -> dict[tuple[str, int], int]:
         with self.datastore.transaction(commit=False) as curs:

@@ -94,15 +94,15 @@ OPENINGS = st.one_of(
 MOVES = {
     "project": ["fund"] * 3 + ["deliver"] * 3 + ["accept"] * 2 + [
         "revise", "cancel", "add", "wrong_format"],
-    "competition": ["fund"] * 2 + ["enter"] * 6 + ["award"] * 2 + ["cancel", "wrong_format"],
-    "task": ["fund"] * 2 + ["receive"] * 4 + ["approve"] * 3 + [
-        "reject", "close", "wrong_format"],
+    "competition": ["fund"] * 2 + ["enter"] * 5 + ["award"] * 3 + ["cancel", "wrong_format"],
+    "task": ["fund"] * 2 + ["receive"] * 4 + ["approve"] * 2 + ["reject"] * 2 + [
+        "close", "wrong_format"],
 }
 assert {len(moves) for moves in MOVES.values()} == {12}
 JOB_STEP_ARGS: dict[str, st.SearchStrategy[Any]] = {
     "which": st.integers(0, JOBS_MAX - 1), "move": st.sampled_from(range(12)), "pick": picks,
     "aim": aims, "pay": payments, "worker": st.sampled_from(WORKERS), "amount": units,
-    "tax_part": tax_parts, "mode": award_modes, "count": st.integers(1, 3),
+    "tax_part": tax_parts, "mode": award_modes, "count": st.sampled_from([3, 2, 1]),
     "weights": st.lists(st.integers(1, 5), min_size=3, max_size=3),
 }
 DISPUTE_STEP_ARGS: dict[str, st.SearchStrategy[Any]] = {
@@ -242,6 +242,9 @@ class Job:
     withholding: bool
     client_id: str
     basis: dict[str, tuple[Money, Money]] = field(default_factory=dict)  # item -> amount, tax
+    rules: dict[str, Any] = field(default_factory=dict)  # timer parameters of the opening
+    delivered: dict[str, datetime] = field(default_factory=dict)  # item -> when delivered
+    entrants: list[tuple[str, str]] = field(default_factory=list)  # (entry, worker), in order
     events: list[Any] = field(default_factory=list)
     seq: int = 0
 
@@ -311,7 +314,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 line[0 if posting.side == "debit" else 1] += posting.amount.amount
             for movement in movements(domain_event):
                 self.book(job, movement)
-            self.note(type(domain_event).__name__)
+            self.note(describe(self.escrows[job_id], domain_event))
+            remember_delivery(job, domain_event)
         job.events += new
         if new:
             self.app.save(*new)
@@ -354,7 +358,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def contract_project(self, setup: tuple[str, bool], client: str, worker: str,
                          amounts: list[int], tax_part: Decimal, inspection_days: int) -> None:
         plan, withholding = PLANS[setup[0]], setup[1]
-        job = Job(self.new_job_id("proj"), "project", plan, withholding, client)
+        job = Job(self.new_job_id("proj"), "project", plan, withholding, client,
+                  rules={"inspection_days": inspection_days})
         milestones = []
         for minor in amounts:
             amount = money_of(minor, plan.currency)
@@ -374,6 +379,8 @@ class LedgerMachine(RuleBasedStateMachine):
         job.basis["prize"] = (amount, tax_of(amount, tax_part))
         at = self.now()
         entry_deadline = at + timedelta(hours=entry_hours)
+        job.rules = {"guaranteed": guaranteed, "min_entries": min_entries,
+                     "award_deadline": entry_deadline + timedelta(hours=award_hours)}
         self.open_job(job, lambda: Escrow.open_competition(
             job_id=job.job_id, client_id=client, plan=plan, prize=amount,
             tax=tax_of(amount, tax_part), guaranteed=guaranteed, entry_deadline=entry_deadline,
@@ -384,7 +391,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def open_task(self, setup: tuple[str, bool], client: str, unit_price: int,
                   tax_part: Decimal, quantity: int, approval_days: int) -> None:
         plan, withholding = PLANS[setup[0]], setup[1]
-        job = Job(self.new_job_id("task"), "task", plan, withholding, client)
+        job = Job(self.new_job_id("task"), "task", plan, withholding, client,
+                  rules={"approval_days": approval_days})
         price = money_of(unit_price, plan.currency)
         job.basis["unit"] = (price, tax_of(price, tax_part))
         self.open_job(job, lambda: Escrow.open_task(
@@ -509,10 +517,12 @@ class LedgerMachine(RuleBasedStateMachine):
         elif command == "enter":
             entries = entry_ids(escrow)
             item_id = entries[0] if mode == "duplicate" and entries else known.new_id("e")
+            # Two entrants only, so that workers often enter (and win) more than once.
+            entrant = worker if worker in WORKERS[:2] else WORKERS[0]
             valid = (open_for_entries and item_id not in escrow.items
                      and at <= escrow.entry_deadline)
             self.attempt(job, "submit_entry", lambda e: e.submit_entry(
-                item_id, worker, causation_id="c", at=at), valid)
+                item_id, entrant, causation_id="c", at=at), valid)
         elif command == "award":
             awards = award_list(escrow, known.basis["prize"][0], pick, count, mode, weights)
             valid = mode == "exact" and open_for_entries and bool(entry_ids(escrow))
@@ -648,11 +658,17 @@ class LedgerMachine(RuleBasedStateMachine):
         self.clock += timedelta(days=days, hours=hours)
         now = self.clock
         for job_id, escrow in self.escrows.items():
+            job = self.jobs_known[job_id]
+            expected = expected_timers(escrow, job, now)
             done: list[Any] = []
             self.attempt(job_id, "run_timers",
                          lambda e, done=done: done.extend(e.run_timers(now)), True)
+            assert [(a.action, a.item_id) for a in done] == expected, job_id
             for action in done:
                 self.note(f"timer: {action.action}")
+                if action.action == "default_award":
+                    awarded = [(r.item_id, r.gross) for r in job.events[-1].releases]
+                    assert awarded == guaranteed_split(job), f"{job_id} default award"
             assert escrow.due_timers(now) == [], "a timer pass left due actions"
 
     # Invariants (SPEC §6) -------------------------------------------------------
@@ -752,6 +768,61 @@ def still_owed(escrow: Escrow, job: Job) -> Money:
     if escrow.funded.amount > 0:  # closed after funding: what is still undecided
         return unit * (states[it.PENDING] + states[it.DISPUTED])
     return zero(job.currency)
+
+
+def remember_delivery(job: Job, domain_event: Any) -> None:
+    """When the worker delivered (the timers count from there), and who entered."""
+    name = type(domain_event).__name__
+    if name == "MilestoneDelivered":
+        job.delivered[domain_event.milestone_id] = domain_event.timestamp
+    elif name == "SubmissionReceived":
+        job.delivered[domain_event.submission_id] = domain_event.timestamp
+    elif name == "EntrySubmitted":
+        job.entrants.append((domain_event.entry_id, domain_event.worker_id))
+
+
+def expected_timers(escrow: Escrow, job: Job, now: datetime) -> list[tuple[str, str]]:
+    """The timer actions SPEC §2 makes due at `now`: (action, item)."""
+    if job.format != "competition":
+        state, days, action = ((it.DELIVERED, job.rules["inspection_days"], "auto_accept")
+                               if job.format == "project" else
+                               (it.PENDING, job.rules["approval_days"], "auto_approve"))
+        return [(action, i.item_id) for i in escrow.items.values()
+                if i.state == state and job.delivered[i.item_id] + timedelta(days=days) <= now]
+    if escrow.state != "funded" or escrow.disputes or now < job.rules["award_deadline"]:
+        return []
+    if len(job.entrants) < job.rules["min_entries"]:
+        return [("refund_min_entries", "prize")]
+    if job.rules["guaranteed"] and job.entrants:
+        return [("default_award", "prize")]
+    return [("refund_no_award", "prize")]
+
+
+def guaranteed_split(job: Job) -> list[tuple[str, Money]]:
+    """SPEC §2: the prize split equally among the distinct workers who entered, by
+    their first entries; indivisible minor units one each to the earliest."""
+    first: dict[str, str] = {}
+    for entry_id, worker in job.entrants:
+        first.setdefault(worker, entry_id)
+    prize = job.basis["prize"][0]
+    share, odd = divmod(int(prize.amount / unit_of(job.currency)), len(first))
+    return [(entry_id, money_of(share + (n < odd), job.currency))
+            for n, entry_id in enumerate(first.values())]
+
+
+def describe(escrow: Escrow, domain_event: Any) -> str:
+    """The event's type, with the detail that makes some cases worth counting."""
+    name = type(domain_event).__name__
+    if name == "DisputeResolved":
+        return f"{name} ({escrow.items[domain_event.item_id].kind})"
+    if name == "CompetitionAwarded":
+        workers = [r.worker_id for r in domain_event.releases]
+        return f"{name} ({'a worker twice' if len(set(workers)) < len(workers) else 'once each'})"
+    if name == "SubmissionRejected" and domain_event.refund is not None:
+        return f"{name} (after close, refunded)"
+    if name == "TaskClosed" and any(i.state == it.PENDING for i in escrow.items.values()):
+        return f"{name} (pending kept)"
+    return name
 
 
 def snapshot(escrow: Escrow) -> dict[str, Any]:

@@ -1,0 +1,126 @@
+"""The input consumer on the real broker and PostgreSQL: a marketplace day applied,
+duplicates, crashes at both sides of the database commit, and a consumer group."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from consumers.topics import Topics
+from settlement.application import SettlementApplication
+from settlement.config import Settings
+from settlement.scenario import marketplace_day
+from support.ingest import (
+    Reference,
+    digests,
+    ingest,
+    ingest_process,
+    publish,
+    read_topic,
+    stored_event_count,
+)
+
+START = datetime(2026, 11, 26, 9, tzinfo=UTC)
+KILLED = 137
+PROCESS_TIMEOUT_S = 120
+
+
+def many_days(jobs_per_format: int) -> list[dict]:
+    """Several marketplace days, each under its own prefix, interleaved by position."""
+    days = [marketplace_day(START, f"d{n}") for n in range(jobs_per_format)]
+    return [event for rows in zip(*days, strict=True) for event in rows]
+
+
+def jobs_of(events: list[dict]) -> list[str]:
+    return [e["data"]["job_id"] for e in events]
+
+
+def test_marketplace_day_through_kafka_gives_the_expected_escrows(
+    owner_app: SettlementApplication, broker: str, topics: Topics, reference: Reference
+) -> None:
+    events = marketplace_day(START, "day")
+    publish(broker, topics, events)
+    stats = ingest(owner_app, broker, topics)
+    assert (stats.records, stats.rejected, stats.dead_lettered) == (len(events), 0, 0)
+    project = owner_app.escrow("day-project")
+    contest = owner_app.escrow("day-contest")
+    task = owner_app.escrow("day-task")
+    assert project and contest and task
+    # m1: 110,000 with 10,000 tax, tiered plan: fee 20,000 + tax 2,000, withholding
+    # floor(100,000 × 0.1021) = 10,210. m2 disputed: 30,000 to the worker, 25,000 back.
+    assert project.released.amount == 140_000 and project.refunded.amount == 25_000
+    assert project.withheld.amount == 10_210 + 3_063
+    assert contest.state == "awarded" and contest.released.amount == 50_000
+    # Task: 10 × 500 funded, two approved, 8 slots refunded at close or on rejection.
+    assert task.state == "closed" and task.released.amount == 1_000
+    assert task.refunded.amount == 4_000 and task.held.amount == 0
+    expected, count = reference(events)
+    assert digests(owner_app, jobs_of(events)) == expected
+    assert stored_event_count(owner_app) == count
+
+
+def test_every_record_delivered_twice_changes_nothing_the_second_time(
+    owner_app: SettlementApplication, broker: str, topics: Topics, reference: Reference
+) -> None:
+    events = marketplace_day(START, "dup")
+    publish(broker, topics, events)
+    publish(broker, topics, events)
+    stats = ingest(owner_app, broker, topics)
+    assert stats.rejected == 0 and stats.dead_lettered == 0
+    assert stats.duplicates == len(events)
+    expected, count = reference(events)
+    assert digests(owner_app, jobs_of(events)) == expected
+    assert stored_event_count(owner_app) == count
+    assert read_topic(broker, topics.rejections, expect=0) == []
+
+
+def _crash_then_resume(settings: Settings, owner_app: SettlementApplication, broker: str,
+                       topics: Topics, reference: Reference, failpoint: str) -> None:
+    events = many_days(3)
+    publish(broker, topics, events)
+    crashed = ingest_process(settings, batch_records=7, failpoints=f"{failpoint}=3")
+    crashed.wait(PROCESS_TIMEOUT_S)
+    assert crashed.returncode == KILLED, crashed.stderr.read() if crashed.stderr else ""
+    partial = stored_event_count(owner_app)
+    assert 0 < partial < len(events)
+    resumed = ingest_process(settings, batch_records=7)
+    out, err = resumed.communicate(timeout=PROCESS_TIMEOUT_S)
+    assert resumed.returncode == 0, err
+    expected, count = reference(events)
+    assert digests(owner_app, jobs_of(events)) == expected
+    assert stored_event_count(owner_app) == count
+    assert len(owner_app.store.select_commands([e["id"] for e in events])) == len(events)
+
+
+def test_killed_after_the_database_commit_resumes_without_repeating(
+    settings: Settings, owner_app: SettlementApplication, broker: str, topics: Topics,
+    reference: Reference,
+) -> None:
+    _crash_then_resume(settings, owner_app, broker, topics, reference, "ingest.after_db_commit")
+
+
+def test_killed_before_the_database_commit_resumes_without_losing(
+    settings: Settings, owner_app: SettlementApplication, broker: str, topics: Topics,
+    reference: Reference,
+) -> None:
+    _crash_then_resume(settings, owner_app, broker, topics, reference, "ingest.before_db_commit")
+
+
+def test_two_consumers_in_one_group_apply_every_record_exactly_once(
+    settings: Settings, owner_app: SettlementApplication, broker: str, topics: Topics,
+    reference: Reference,
+) -> None:
+    first = ingest_process(settings, batch_records=5, idle_exit_s=8.0)
+    second = ingest_process(settings, batch_records=5, idle_exit_s=8.0)
+    time.sleep(4)  # let both join the group, so the partitions are split between them
+    events = many_days(8)
+    publish(broker, topics, events)
+    outputs = [p.communicate(timeout=PROCESS_TIMEOUT_S) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    expected, count = reference(events)
+    assert digests(owner_app, jobs_of(events)) == expected
+    assert stored_event_count(owner_app) == count
+    assert len(owner_app.store.select_commands([e["id"] for e in events])) == len(events)
+    # Both processes owned input partitions at some point.
+    for _, err in outputs:
+        assert "marketplace.job-events/" in err

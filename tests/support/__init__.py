@@ -1,0 +1,1 @@
+"""Shared test helpers (importable: pytest puts tests/ on the path)."""
