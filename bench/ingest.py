@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from consumers.ingest import Ingestor
+from consumers.ingest import Ingestor, tune_gc
 from consumers.topics import Topics
 from settlement import handlers
 from settlement.commands import Command
@@ -91,6 +91,7 @@ def baseline(url: str, settings: Settings, events: list[dict[str, Any]]) -> floa
 async def consume(url: str, settings: Settings, bootstrap: str, topics: Topics,
                   total: int) -> float:
     app = application(url, settings, owner_env())
+    tune_gc()
     ingestor = Ingestor(app, bootstrap, topics, group_id=f"bench-{uuid.uuid4().hex[:8]}")
     progress = asyncio.create_task(report_progress(ingestor, total))
     stats = await ingestor.run(asyncio.Event(), idle_exit_s=3.0)

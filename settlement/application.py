@@ -134,10 +134,11 @@ class SettlementApplication(Application[UUID]):
     def _absent_escrows(self, commands: Iterable[Command]) -> dict[str, None]:
         """Read the escrows of `commands` that are not cached with one query; the
         jobs that have no escrow yet map to None (their openers need no more reads)."""
-        ids: dict[UUID, str] = {}
+        job_ids = set()
         for command in commands:
             with contextlib.suppress(SettlementError):  # `_apply` rejects a bad job id
-                ids[escrow_id(command.job_id)] = command.job_id
+                job_ids.add(command.job_id)
+        ids = {escrow_id(job_id): job_id for job_id in job_ids}
         return {ids[i]: None for i in preload(self.repository, self.store, ids.keys())}
 
     def commit(self, batch: Batch, positions: Sequence[PositionUpdate] = ()) -> None:

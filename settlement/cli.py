@@ -9,6 +9,8 @@ from typing import Any
 
 from settlement.config import Settings
 from settlement.logging import configure_logging
+from settlement.projections.cli import add_commands as add_projection_commands
+from settlement.relay.cli import add_commands as add_relay_commands
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -22,7 +24,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from consumers.ingest import Ingestor
+    from consumers.ingest import Ingestor, tune_gc
     from consumers.topics import Topics
     from settlement.infra.broker import ensure_topics, kafka
     from settlement.runtime import open_application, owner_env
@@ -30,6 +32,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     topics = Topics(settings.topic_prefix)
     with kafka(settings) as bootstrap, open_application(settings, owner_env()) as app:
         asyncio.run(ensure_topics(bootstrap, topics.all, partitions=args.partitions))
+        tune_gc()
         ingestor = Ingestor(app, bootstrap, topics, group_id=args.group, client_id=args.client,
                             batch_records_max=args.batch_records)
         stats = asyncio.run(_until_signal(ingestor.run, args.idle_exit))
@@ -48,6 +51,19 @@ async def _until_signal(run: Any, idle_exit: float | None) -> Any:
     return await run(stop, idle_exit)
 
 
+def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from settlement.audit import verify_chain
+    from settlement.runtime import open_application
+
+    with open_application(settings) as app:
+        result = verify_chain(app, progress=lambda n: print(f"checked {n}", file=sys.stderr))
+    print(json.dumps({"ok": result.ok, "events_checked": result.events_checked,
+                      "first_bad_position": result.first_bad_position}))
+    return 0 if result.ok else 1
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="settlement", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -62,6 +78,12 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
                         help="stop after this long without records (tests, benchmarks)")
     ingest.set_defaults(func=_ingest)
+    audit = commands.add_parser("audit", help="auditors' tools").add_subparsers(
+        dest="audit_command", required=True)
+    verify = audit.add_parser("verify", help="recompute the hash chain over the whole history")
+    verify.set_defaults(func=_audit_verify)
+    add_relay_commands(commands)
+    add_projection_commands(commands)
     return root
 
 

@@ -6,12 +6,15 @@ and history never depends on today's plan file.
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from settlement.errors import ConfigError, InvalidMoney, Rejected
 from settlement.money import Money, currency_of, floor, zero
@@ -175,6 +178,19 @@ class FeePlan:
         rates = [t.rate for t in self.worker_tiers] + [self.client_rate, self.consumption_tax_rate]
         if any(not Decimal(0) <= r < Decimal(1) for r in rates):
             raise ConfigError(f"fee plan {self.name!r}: rates must be in [0, 1)")
+
+
+def recorded_plan(data: Mapping[str, Any]) -> FeePlan:
+    """The plan a job recorded (`FeePlan.to_dict`), parsed once per distinct content.
+    Every new escrow and every replay parsed its own copy (a third of opening a
+    job, profiled); plans are frozen, so escrows can share one."""
+    return _parsed_plan(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_plan(canonical: bytes) -> FeePlan:
+    data = orjson.loads(canonical)
+    return FeePlan.from_dict(data["name"], data)
 
 
 def _decimal(value: object) -> Decimal:

@@ -21,7 +21,7 @@ from settlement.aggregates.project import ProjectCommands
 from settlement.aggregates.task import TaskCommands
 from settlement.aggregates.timers import TimerCommands
 from settlement.errors import Rejected
-from settlement.fees import FeePlan
+from settlement.fees import FeePlan, recorded_plan
 from settlement.ledger.rules import postings_for
 from settlement.money import Money, floor, zero
 from settlement.movements import Funding, Movement, Refund, Release
@@ -49,7 +49,7 @@ class Escrow(
         self.job_id = job_id
         self.client_id = client_id
         self.plan_data = plan
-        self.plan = FeePlan.from_dict(plan["name"], plan)
+        self.plan = recorded_plan(plan)
         self.currency = self.plan.currency
         self.withholding = withholding
         self.terms = terms
@@ -116,7 +116,8 @@ class Escrow(
               **fields: Any) -> None:
         postings = postings_for(self.job_id, self.client_id, ev.movements_of(fields))
         self.trigger_event(
-            event_class, timestamp=at, causation_id=causation_id, postings=postings, **fields
+            event_class, timestamp=at, job_id=self.job_id, causation_id=causation_id,
+            postings=postings, **fields,
         )
 
     def _require_format(self, format_: str) -> None:

@@ -8,9 +8,10 @@ movements with every computed amount.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 from eventsourcing.domain import Aggregate
 
@@ -26,21 +27,42 @@ if TYPE_CHECKING:
 _MOVEMENT_TYPES = (Funding, Release, Refund)
 
 
-def movements_of(fields: Mapping[str, Any]) -> Iterator[Movement]:
+def movements_of(fields: Mapping[str, Any]) -> list[Movement]:
     """The movements among an event's fields, in field order."""
-    for value in fields.values():
+    return movements_in(fields.values())
+
+
+def movements_in(values: Iterable[Any]) -> list[Movement]:
+    """The movements among `values` (a list counts by its items), in order."""
+    found: list[Movement] = []
+    for value in values:
         if isinstance(value, _MOVEMENT_TYPES):
-            yield value
+            found.append(value)
         elif isinstance(value, list):
-            yield from (v for v in value if isinstance(v, _MOVEMENT_TYPES))
+            found += [v for v in value if isinstance(v, _MOVEMENT_TYPES)]
+    return found
+
+
+@functools.cache
+def movement_fields(event_class: type) -> tuple[str, ...]:
+    """The fields of `event_class` that can hold movements, in field order, read
+    from its annotations once: `apply` then skips the other fields and never
+    materialises the event's `__dict__` (both showed up in profiles)."""
+    return tuple(name for name, hint in get_type_hints(event_class).items()
+                 if _can_hold_movement(hint))
+
+
+def _can_hold_movement(hint: Any) -> bool:
+    return hint in _MOVEMENT_TYPES or any(_can_hold_movement(a) for a in get_args(hint))
 
 
 class EscrowEvent(Aggregate.Event):
+    job_id: str
     causation_id: str
     postings: list[Posting]
 
     def apply(self, aggregate: Escrow) -> None:
-        for movement in movements_of(vars(self)):
+        for movement in movements_in(getattr(self, f) for f in movement_fields(type(self))):
             aggregate.book(movement)
         self.evolve(aggregate)
 

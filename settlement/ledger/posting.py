@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,14 +30,12 @@ def check_balanced(postings: Iterable[Posting]) -> None:
     currencies = {p.amount.currency.code for p in lines}
     if len(currencies) > 1:
         raise LedgerError(f"postings mix currencies {sorted(currencies)}", "ledger_cross_currency")
+    total = Decimal(0)  # one currency at most, so one total
     for p in lines:
         if p.side not in ("debit", "credit"):
             raise LedgerError(f"posting side {p.side!r} is neither debit nor credit")
         if p.amount.amount <= 0:
             raise LedgerError(f"posting to {p.account} of {p.amount.amount} is not positive")
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for p in lines:
-        totals[p.amount.currency.code] += p.signed()
-    unbalanced = {c: t for c, t in totals.items() if t != 0}
-    if unbalanced:
-        raise LedgerError(f"postings do not balance: {unbalanced}")
+        total += p.signed()
+    if total != 0:
+        raise LedgerError(f"postings do not balance: { {currencies.pop(): total} }")

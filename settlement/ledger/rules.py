@@ -16,34 +16,36 @@ from settlement.money import Money
 from settlement.movements import Funding, Movement, Refund, Release
 
 
-def _line(account: str, side: Side, amount: Money) -> list[Posting]:
-    return [Posting(account, side, amount)] if amount.amount != 0 else []
+def _lines(*lines: tuple[str, Side, Money]) -> list[Posting]:
+    """Postings of the `(account, side, amount)` lines, zero lines omitted."""
+    return [Posting(account, side, amount) for account, side, amount in lines
+            if amount.amount != 0]
 
 
 def funding_postings(job_id: str, funding: Funding) -> list[Posting]:
-    return [
-        *_line(accounts.SAFEGUARDED_CASH, "debit", funding.total),
-        *_line(accounts.escrow(job_id), "credit", funding.amount),
-        *_line(accounts.REVENUE_CLIENT_FEES, "credit", funding.client_fee),
-        *_line(accounts.CONSUMPTION_TAX, "credit", funding.client_fee_tax),
-    ]
+    return _lines(
+        (accounts.SAFEGUARDED_CASH, "debit", funding.total),
+        (accounts.escrow(job_id), "credit", funding.amount),
+        (accounts.REVENUE_CLIENT_FEES, "credit", funding.client_fee),
+        (accounts.CONSUMPTION_TAX, "credit", funding.client_fee_tax),
+    )
 
 
 def release_postings(job_id: str, client_id: str, release: Release) -> list[Posting]:
-    return [
-        *_line(accounts.escrow(job_id), "debit", release.gross),
-        *_line(accounts.worker_payable(release.worker_id), "credit", release.net),
-        *_line(accounts.REVENUE_WORKER_FEES, "credit", release.fee),
-        *_line(accounts.CONSUMPTION_TAX, "credit", release.fee_tax),
-        *_line(accounts.withholding_tax(client_id), "credit", release.withholding),
-    ]
+    return _lines(
+        (accounts.escrow(job_id), "debit", release.gross),
+        (accounts.worker_payable(release.worker_id), "credit", release.net),
+        (accounts.REVENUE_WORKER_FEES, "credit", release.fee),
+        (accounts.CONSUMPTION_TAX, "credit", release.fee_tax),
+        (accounts.withholding_tax(client_id), "credit", release.withholding),
+    )
 
 
 def refund_postings(job_id: str, client_id: str, refund: Refund) -> list[Posting]:
-    return [
-        *_line(accounts.escrow(job_id), "debit", refund.amount),
-        *_line(accounts.client_refundable(client_id), "credit", refund.amount),
-    ]
+    return _lines(
+        (accounts.escrow(job_id), "debit", refund.amount),
+        (accounts.client_refundable(client_id), "credit", refund.amount),
+    )
 
 
 def postings_for(job_id: str, client_id: str, movements: Iterable[Movement]) -> list[Posting]:

@@ -11,6 +11,7 @@ import dataclasses
 from decimal import Decimal
 from typing import Any
 
+import moneyed
 import orjson
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
@@ -44,7 +45,7 @@ class OrjsonTranscoder(JSONTranscoder):
 
 
 class MoneyAsDict(Transcoding):
-    type = Money
+    type: type[moneyed.Money] = Money
     name = "money"
 
     def encode(self, obj: Money) -> dict[str, str]:
@@ -52,6 +53,13 @@ class MoneyAsDict(Transcoding):
 
     def decode(self, data: dict[str, str]) -> Money:
         return Money(Decimal(data["amount"]), data["currency"])
+
+
+class LibraryMoneyAsDict(MoneyAsDict):
+    """py-moneyed's own `Money` (a caller may pass one in), stored alike; it reads
+    back as ours."""
+
+    type = moneyed.Money
 
 
 class DataclassAsDict(Transcoding):
@@ -73,6 +81,7 @@ VALUE_TYPES = (Posting, Funding, Release, Refund)
 
 
 def register(transcoder: JSONTranscoder) -> None:
-    transcoder.register(MoneyAsDict())
+    transcoder.register(LibraryMoneyAsDict())
+    transcoder.register(MoneyAsDict())  # last: "money" reads back as ours
     for type_ in VALUE_TYPES:
         transcoder.register(DataclassAsDict(type_))

@@ -81,8 +81,13 @@ def read_topic(broker: str, topic: str, expect: int) -> list[ConsumerRecord[byte
 
 def ingest(app: SettlementApplication, broker: str, topics: Topics, *, group: str = "ingest",
            batch_records: int = 1000, idle_exit_s: float = 2.0) -> IngestStats:
-    """Run the consumer in this process until it has been idle for `idle_exit_s`."""
-    ingestor = Ingestor(app, broker, topics, group_id=group, batch_records_max=batch_records)
+    """Run the consumer in this process until it has been idle for `idle_exit_s`.
+
+    Groups are named per test (under its topic prefix): a member killed by an
+    earlier test stays in its group until the session times out and would hold
+    up the next join."""
+    ingestor = Ingestor(app, broker, topics, group_id=f"{topics.prefix}{group}",
+                        batch_records_max=batch_records)
     return asyncio.run(ingestor.run(asyncio.Event(), idle_exit_s=idle_exit_s))
 
 
@@ -92,6 +97,7 @@ def ingest_process(settings: Settings, *, group: str = "ingest", batch_records: 
     env = {**os.environ, "SETTLEMENT_DATABASE_URL": str(settings.database_url),
            "SETTLEMENT_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
            "SETTLEMENT_TOPIC_PREFIX": settings.topic_prefix, "SETTLEMENT_FAILPOINTS": failpoints}
+    group = f"{settings.topic_prefix}{group}"
     command = [sys.executable, "-m", "settlement.cli", "ingest", "--group", group,
                "--client", f"{group}-{uuid.uuid4().hex[:6]}", "--batch-records",
                str(batch_records), "--idle-exit", str(idle_exit_s)]

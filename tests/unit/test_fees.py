@@ -22,6 +22,7 @@ from settlement.fees import (
     Tier,
     exact,
     load_fee_plans,
+    recorded_plan,
     withholding_tax,
 )
 from settlement.money import Money
@@ -330,3 +331,9 @@ def test_tiered_plan_as_recorded() -> None:
 def test_plan_round_trips_through_its_recorded_form(plan: FeePlan) -> None:
     recorded = json.loads(json.dumps(plan.to_dict()))
     assert FeePlan.from_dict(plan.name, recorded) == plan
+
+
+def test_a_recorded_plan_reads_back_equal_and_is_parsed_once() -> None:
+    plan = load_fee_plans(DEFAULT_FEE_PLANS)["tiered"]
+    assert recorded_plan(plan.to_dict()) == plan
+    assert recorded_plan(plan.to_dict()) is recorded_plan(dict(reversed(plan.to_dict().items())))

@@ -7,7 +7,10 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import moneyed
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from settlement.errors import InvalidMoney
 from settlement.money import Money, exponent, floor, money, parse_money, to_wire, zero
@@ -226,3 +229,41 @@ def test_to_wire_is_exact(amount: Money, expected: str) -> None:
 @pytest.mark.parametrize("amount", [m for m, _ in WIRE if m.amount > 0])
 def test_wire_form_parses_back_to_the_same_money(amount: Money) -> None:
     assert parse_money(to_wire(amount)) == amount
+
+
+# Fast arithmetic: the same results as py-moneyed's -----------------------------------
+
+amounts = st.decimals(min_value=-10**12, max_value=10**12, places=3, allow_nan=False,
+                      allow_infinity=False)
+
+
+@given(a=amounts, b=amounts, currency=st.sampled_from(["JPY", "USD", "KWD"]))
+def test_arithmetic_agrees_with_py_moneyed(a: Decimal, b: Decimal, currency: str) -> None:
+    ours, theirs = (Money(a, currency), Money(b, currency)), (
+        moneyed.Money(a, currency), moneyed.Money(b, currency))
+    for result, expected in ((ours[0] + ours[1], theirs[0] + theirs[1]),
+                             (ours[0] - ours[1], theirs[0] - theirs[1])):
+        assert type(result) is Money
+        assert result == expected
+        assert result.amount.as_tuple() == expected.amount.as_tuple()
+
+
+def test_arithmetic_refuses_mixed_currencies() -> None:
+    with pytest.raises(TypeError):
+        Money(Decimal(1), "JPY") + Money(Decimal(1), "USD")
+    with pytest.raises(TypeError):
+        Money(Decimal(1), "JPY") - Money(Decimal(1), "USD")
+
+
+def test_arithmetic_with_library_money_and_zero_still_works() -> None:
+    ours, theirs = Money(Decimal(5), "JPY"), moneyed.Money(Decimal(3), "JPY")
+    assert ours + theirs == theirs + ours == Money(Decimal(8), "JPY")
+    assert ours - theirs == Money(Decimal(2), "JPY")
+    assert theirs - ours == Money(Decimal(-2), "JPY")
+    assert sum([ours, ours]) == Money(Decimal(10), "JPY")  # sum() starts from 0
+
+
+def test_zero_and_floor_are_cached_per_currency_yet_fresh_in_value() -> None:
+    assert zero("JPY") is zero("JPY")
+    assert floor(Decimal("1.239"), "USD") == Money(Decimal("1.23"), "USD")
+    assert floor(Decimal("7.9"), "JPY") == Money(Decimal(7), "JPY")

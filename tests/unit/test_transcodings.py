@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, get_origin, get_type_hints
 from uuid import UUID
 
+import moneyed
 import pytest
 from eventsourcing.persistence import (
     DatetimeAsISO,
@@ -159,11 +160,21 @@ def event_classes() -> set[type]:
     return found
 
 
-@pytest.mark.parametrize("cls", sorted(event_classes(), key=lambda c: c.__name__),
-                         ids=lambda c: c.__name__)
+EVENT_CLASSES = sorted(event_classes(), key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize("cls", EVENT_CLASSES, ids=[c.__name__ for c in EVENT_CLASSES])
 def test_events_carry_no_uuid_values(cls: type) -> None:
     # orjson would store a UUID as a plain string that reads back as `str`
     # (see OrjsonTranscoder); the originator id has its own column.
     own = {name: hint for name, hint in get_type_hints(cls).items()
            if name != "originator_id" and get_origin(hint) is not ClassVar}
     assert not [name for name, hint in own.items() if "UUID" in repr(hint)]
+
+
+def test_library_money_is_stored_alike_and_reads_back_as_ours(transcoder: JSONTranscoder) -> None:
+    # Callers may hand in py-moneyed's own Money (tests do): stored the same way.
+    theirs = moneyed.Money(Decimal("0.10"), "USD")
+    assert transcoder.encode(theirs) == transcoder.encode(Money(Decimal("0.10"), "USD"))
+    decoded = transcoder.decode(orjson_transcoder().encode({"amount": theirs}))["amount"]
+    assert type(decoded) is Money and decoded == theirs

@@ -1,0 +1,119 @@
+"""A party's payouts: one stream per worker (paid from `worker_payable`) and per
+client (paid back from `client_refundable`).
+
+Every payout of a party is an event of the same stream, so two payout runs
+that decide on the same party race for the same version: the event store
+stores one and refuses the other, which then decides again from what was
+stored. Commands validate in the documented order and emit one event; time
+comes in as an argument.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from settlement.commands import identifier
+from settlement.errors import InvalidInput, NotFound, Rejected
+from settlement.ledger.payout_rules import (
+    CLIENT,
+    WORKER,
+    PartyType,
+    failed_postings,
+    initiated_postings,
+    payout_account,
+    settled_postings,
+)
+from settlement.money import Money
+from settlement.payouts import events as ev
+from settlement.payouts.ids import party_payouts_id, payout_id_of
+
+# About 270 years of daily runs: far above use, and it bounds a stream's replay.
+PAYOUTS_PER_PARTY_MAX = 100_000
+
+
+def run_causation(run_id: str) -> str:
+    return f"payout-run:{run_id}"
+
+
+class PartyPayouts(Aggregate):
+    def __init__(self, party_type: PartyType, party_id: str) -> None:
+        self.party_type = party_type
+        self.party_id = party_id
+        self.account = payout_account(party_type, party_id)
+        self.payouts: dict[str, ev.Payout] = {}
+        self.as_of_position = 0  # of the latest payout: later ones may not decide on less
+
+    @classmethod
+    def open(cls, party_type: str, party_id: str, *, run_id: str, at: datetime) -> PartyPayouts:
+        if party_type not in (WORKER, CLIENT):
+            raise InvalidInput(f"party type {party_type!r} is neither worker nor client",
+                               "invalid_party_type")
+        identifier(party_id, "party_id")
+        return cls._create(ev.PartyPayoutsOpened, id=party_payouts_id(party_type, party_id),
+                           timestamp=at, party_type=party_type, party_id=party_id,
+                           causation_id=run_causation(run_id), postings=[])
+
+    def initiate(self, run_id: str, amount: Money, as_of_position: int, at: datetime) -> str:
+        """Pay `amount` out of the party's account, decided on the ledger as of
+        `as_of_position`; returns the payout id.
+
+        Rejections, in order: invalid_identifier (run id), payout_exists,
+        payout_not_positive, stale_balance, too_many_payouts.
+        """
+        payout_id = payout_id_of(run_id, self.party_type, self.party_id, amount.currency.code)
+        if payout_id in self.payouts:
+            raise Rejected(f"payout {payout_id} exists", "payout_exists")
+        if amount.amount <= 0:
+            raise Rejected(f"payout of {amount.amount} is not positive", "payout_not_positive")
+        if as_of_position < self.as_of_position:
+            raise Rejected(f"balance as of position {as_of_position} is older than the last "
+                           f"payout's ({self.as_of_position})", "stale_balance")
+        if len(self.payouts) >= PAYOUTS_PER_PARTY_MAX:
+            raise Rejected(f"{self.account} has {PAYOUTS_PER_PARTY_MAX} payouts",
+                           "too_many_payouts")
+        self._emit(ev.PayoutInitiated, payout_id, run_causation(run_id), at,
+                   account=self.account, amount=amount, as_of_position=as_of_position,
+                   run_id=run_id, postings=initiated_postings(self.account, amount))
+        return payout_id
+
+    def settle(self, payout_id: str, bank_ref: str, *, causation_id: str, at: datetime) -> None:
+        """The bank paid it: in transit → cash. Rejections as `_initiated`."""
+        payout = self._initiated(payout_id)
+        self._emit(ev.PayoutSettled, payout_id, causation_id, at, bank_ref=bank_ref,
+                   amount=payout.amount, postings=settled_postings(payout.amount))
+
+    def fail(self, payout_id: str, reason: str, *, causation_id: str, at: datetime) -> None:
+        """The bank refused it: in transit → back to the account it came from."""
+        payout = self._initiated(payout_id)
+        self._emit(ev.PayoutFailed, payout_id, causation_id, at, reason=reason,
+                   account=payout.account, amount=payout.amount,
+                   postings=failed_postings(payout.account, payout.amount))
+
+    def _initiated(self, payout_id: str) -> ev.Payout:
+        """Rejections, in order: unknown_payout, payout_already_settled, payout_already_failed."""
+        payout = self.payouts.get(payout_id)
+        if payout is None:
+            raise NotFound(f"unknown payout {payout_id}", "unknown_payout")
+        if payout.status == ev.SETTLED:
+            raise Rejected(f"payout {payout_id} is already settled", "payout_already_settled")
+        if payout.status == ev.FAILED:
+            raise Rejected(f"payout {payout_id} has already failed", "payout_already_failed")
+        return payout
+
+    def _emit(self, event_class: type[ev.PayoutEvent], payout_id: str, causation_id: str,
+              at: datetime, **fields: Any) -> None:
+        self.trigger_event(event_class, timestamp=at, payout_id=payout_id,
+                           party_type=self.party_type, party_id=self.party_id,
+                           causation_id=causation_id, **fields)
+
+    def payouts_of_run(self, run_id: str) -> list[ev.Payout]:
+        return [p for p in self.payouts.values() if p.run_id == run_id]
+
+    def state_digest(self) -> dict[str, Any]:
+        """Everything observable about the stream, for comparing live and replayed."""
+        return {"id": str(self.id), "version": self.version, "party_type": self.party_type,
+                "party_id": self.party_id, "as_of_position": self.as_of_position,
+                "payouts": {k: vars(v).copy() for k, v in self.payouts.items()}}

@@ -1,0 +1,88 @@
+"""Payout events. Their `apply` only assigns facts a command already decided: it
+runs again on every replay, so it never validates, reads a clock or config.
+
+Every payout event carries `payout_id`, the party, `causation_id` (the payout
+run or the bank's result) and `postings` (SPEC §6). The stream's opening event
+moves no money and names no payout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from eventsourcing.domain import Aggregate
+
+from settlement.ledger.posting import Posting
+from settlement.money import Money
+
+if TYPE_CHECKING:
+    from settlement.payouts.aggregate import PartyPayouts
+
+INITIATED, SETTLED, FAILED = "initiated", "settled", "failed"
+
+
+@dataclass
+class Payout:
+    """One payout as the party's stream knows it."""
+
+    payout_id: str
+    run_id: str
+    account: str
+    amount: Money
+    as_of_position: int
+    initiated_at: datetime
+    status: str = INITIATED
+    bank_ref: str | None = None
+    reason: str | None = None
+
+
+class PartyPayoutsOpened(Aggregate.Created):
+    party_type: str
+    party_id: str
+    causation_id: str
+    postings: list[Posting]
+
+
+class PayoutEvent(Aggregate.Event):
+    payout_id: str
+    party_type: str
+    party_id: str
+    causation_id: str
+    postings: list[Posting]
+
+
+class PayoutInitiated(PayoutEvent):
+    account: str
+    amount: Money
+    as_of_position: int
+    run_id: str
+
+    def apply(self, aggregate: PartyPayouts) -> None:
+        aggregate.payouts[self.payout_id] = Payout(
+            self.payout_id, self.run_id, self.account, self.amount, self.as_of_position,
+            self.timestamp)
+        aggregate.as_of_position = self.as_of_position
+
+
+class PayoutSettled(PayoutEvent):
+    bank_ref: str
+    amount: Money
+
+    def apply(self, aggregate: PartyPayouts) -> None:
+        payout = aggregate.payouts[self.payout_id]
+        payout.status, payout.bank_ref = SETTLED, self.bank_ref
+
+
+class PayoutFailed(PayoutEvent):
+    reason: str
+    account: str
+    amount: Money
+
+    def apply(self, aggregate: PartyPayouts) -> None:
+        payout = aggregate.payouts[self.payout_id]
+        payout.status, payout.reason = FAILED, self.reason
+
+
+PARTY_PAYOUTS_EVENTS = (PartyPayoutsOpened, PayoutEvent)

@@ -1,0 +1,39 @@
+"""Audit log (SPEC §8): every event in global order, as it was published.
+
+The hash chain (`hash = sha256(prev_hash ‖ canonical_json(event))`) is computed
+where events are stored, not here: when the published event's data carries
+`hash` and `prev_hash`, the row keeps them in their own columns, otherwise they
+stay empty. `data` is the rest of the event's data, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from settlement.projections.envelope import Event
+
+CHAIN_FIELDS = ("hash", "prev_hash")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    position: int
+    job_id: str | None
+    version: int
+    type: str
+    time: datetime
+    causation_id: str
+    data: Mapping[str, Any]
+    hash: str | None
+    prev_hash: str | None
+
+
+def audit_row(event: Event) -> AuditRow:
+    data = event.data
+    if any(key in data for key in CHAIN_FIELDS):
+        data = {key: value for key, value in data.items() if key not in CHAIN_FIELDS}
+    return AuditRow(event.position, event.job_id, event.version, event.type, event.time,
+                    event.causation_id, data, event.data.get("hash"), event.data.get("prev_hash"))

@@ -1,0 +1,113 @@
+"""One event, then a batch of events, to everything they change in the read models.
+
+`project(job, items, event)` is the whole projection of one event: the job's new
+view and every row, or None for an event already applied (its version is not
+above the job's). `fold(events, jobs, items)` runs it over a batch, starting from
+the views and items read from the store, and keeps the last state of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from settlement.projections.audit import AuditRow, audit_row
+from settlement.projections.envelope import Event
+from settlement.projections.errors import VersionGap
+from settlement.projections.escrows import EscrowRow, ItemRow, escrow_row, item_row
+from settlement.projections.jobs import evolve, job_of
+from settlement.projections.ledger import BalanceDelta, Entry, balance_deltas, entries
+from settlement.projections.receivables import ReceivableChange, ReceivableRow, change, receivable
+from settlement.projections.views import ItemView, JobView
+
+ItemKey = tuple[str, str]  # (job_id, item_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Projected:
+    job: JobView
+    items: dict[str, ItemView]
+    entries: list[Entry]
+    audit: AuditRow
+    history: list[ReceivableChange]
+
+
+def is_repeat(job: JobView | None, event: Event) -> bool:
+    """True for an event the view already holds; `VersionGap` if one before it is missing."""
+    seen = 0 if job is None else job.version
+    if event.version <= seen:
+        return True
+    if event.version != seen + 1:
+        raise VersionGap(f"job {event.job_id}: version {event.version} at position "
+                         f"{event.position} follows version {seen}")
+    return False
+
+
+def project(job: JobView | None, items: Mapping[str, ItemView], event: Event) -> Projected | None:
+    # Ledger and audit rows are the same for every event; what an event folds into
+    # and how repeats are told apart depends on its stream. Payout events (a later
+    # issue) will get their own view and rule here: `job_of` refuses them until then.
+    job_of(event)
+    if is_repeat(job, event):
+        return None
+    step = evolve(job, items, event)
+    history = [change(step.job, item, event) for item in step.items.values()]
+    return Projected(step.job, step.items, entries(event), audit_row(event), history)
+
+
+@dataclass
+class Changes:
+    """What a batch adds: append-only rows per event, last states per job and item."""
+
+    entries: list[Entry] = field(default_factory=list)
+    audit: list[AuditRow] = field(default_factory=list)
+    history: list[ReceivableChange] = field(default_factory=list)
+    jobs: dict[str, JobView] = field(default_factory=dict)
+    items: dict[ItemKey, ItemView] = field(default_factory=dict)
+    duplicates: int = 0
+
+    @property
+    def applied(self) -> int:
+        return len(self.audit)
+
+    @property
+    def max_position(self) -> int:
+        return max((row.position for row in self.audit), default=0)
+
+    def balances(self) -> list[BalanceDelta]:
+        return balance_deltas(self.entries)
+
+    def escrows(self) -> list[EscrowRow]:
+        return [escrow_row(self.jobs[job_id]) for job_id in sorted(self.jobs)]
+
+    def item_rows(self) -> list[ItemRow]:
+        return [item_row(self.jobs[key[0]], self.items[key]) for key in sorted(self.items)]
+
+    def receivables(self) -> list[ReceivableRow]:
+        return [receivable(self.jobs[key[0]], self.items[key]) for key in sorted(self.items)]
+
+
+def fold(events: Iterable[Event], jobs: Mapping[str, JobView],
+         items: Mapping[ItemKey, ItemView]) -> Changes:
+    """Project `events` in order from the stored `jobs` and `items` (those the
+    events name); nothing is read or written here."""
+    changes = Changes()
+    views = dict(jobs)
+    known: dict[str, dict[str, ItemView]] = {}  # per job: its items as the batch left them
+    for (job_id, item_id), item in items.items():
+        known.setdefault(job_id, {})[item_id] = item
+    for event in events:
+        job_id = job_of(event)
+        job_items = known.setdefault(job_id, {})
+        result = project(views.get(job_id), job_items, event)
+        if result is None:
+            changes.duplicates += 1
+            continue
+        views[job_id] = changes.jobs[job_id] = result.job
+        job_items.update(result.items)
+        for item_id, item in result.items.items():
+            changes.items[(job_id, item_id)] = item
+        changes.entries += result.entries
+        changes.audit.append(result.audit)
+        changes.history += result.history
+    return changes

@@ -1,0 +1,93 @@
+"""`settlement project` (run the projector) and `settlement rebuild --schema NAME`
+(rebuild from the event store and compare with the live read models). Heavy
+modules are imported by the commands themselves."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from settlement.config import Settings
+
+
+def add_commands(commands: Any) -> None:
+    """Add `project` and `rebuild` to the `settlement` subparsers `commands`."""
+    project = commands.add_parser("project", help="consume settlement events into the read models")
+    project.add_argument("--schema", default="projections", help="schema of the read models")
+    project.add_argument("--group", default="settlement-projections", help="consumer group id")
+    project.add_argument("--client", default="settlement-projector", help="client id")
+    project.add_argument("--partitions", type=int, default=4, help="partitions of new topics")
+    project.add_argument("--batch-records", type=int, default=1000,
+                         help="records per poll batch (one database transaction)")
+    project.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
+                         help="stop after this long without records (tests, benchmarks)")
+    project.set_defaults(func=_project)
+    rebuild = commands.add_parser(
+        "rebuild", help="rebuild the read models from the event store into a fresh schema",
+        description="Rebuild every projection from the event store into SCHEMA (replacing "
+                    "an earlier rebuild there, never anything else) and print whether its "
+                    "digest equals the live projections' (exit status 1 if not). Compare "
+                    "while the projector is caught up.")
+    rebuild.add_argument("--schema", required=True, help="schema to rebuild into")
+    rebuild.add_argument("--live", default="projections", help="schema of the live read models")
+    rebuild.add_argument("--page-events", type=int, default=1000,
+                         help="events per page read from the store (one transaction)")
+    rebuild.set_defaults(func=_rebuild)
+
+
+def _project(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    import psycopg
+
+    from consumers.topics import Topics
+    from settlement.cli import _until_signal
+    from settlement.infra.broker import ensure_topics, kafka
+    from settlement.infra.postgres import database
+    from settlement.projections.projector import Projector
+    from settlement.runtime import application
+
+    topics = Topics(settings.topic_prefix)
+    with kafka(settings) as bootstrap, database(settings) as url:
+        app = application(url, settings)
+        try:
+            asyncio.run(ensure_topics(bootstrap, topics.all, partitions=args.partitions))
+            with psycopg.connect(url, autocommit=True) as conn:
+                projector = Projector(conn, bootstrap, topics, schema_name=args.schema,
+                                      group_id=args.group, client_id=args.client,
+                                      batch_records_max=args.batch_records,
+                                      head=app.recorder.max_notification_id)
+                asyncio.run(_until_signal(projector.run, args.idle_exit))
+                print(json.dumps(projector.snapshot()), flush=True)
+        finally:
+            app.close()
+    return 0
+
+
+def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from settlement.infra.postgres import database
+    from settlement.projections import schema
+    from settlement.projections.digest import digest
+    from settlement.projections.rebuild import rebuild
+    from settlement.projections.store import Store
+    from settlement.runtime import application
+
+    with database(settings) as url:
+        app = application(url, settings)
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                rebuilt = rebuild(app, args.schema, conn=conn, page_events=args.page_events)
+                live = schema.role_of(conn, args.live) == schema.LIVE
+                live_digest = digest(conn, args.live) if live else None
+                live_events = Store(conn, args.live).event_count() if live else 0
+        finally:
+            app.close()
+    report = {"schema": rebuilt.schema, "events": rebuilt.events,
+              "through_position": rebuilt.through_position, "digest": rebuilt.digest,
+              "live_schema": args.live, "live_events": live_events, "live_digest": live_digest,
+              "equal": rebuilt.digest == live_digest, "seconds": round(rebuilt.seconds, 3)}
+    print(json.dumps(report), flush=True)
+    return 0 if report["equal"] else 1

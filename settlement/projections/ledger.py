@@ -1,0 +1,77 @@
+"""Ledger projection (SPEC §6): every posting of every event as an entry, and
+the balance of every account per currency.
+
+Balances "as of" a past instant are sums over the entries with `time ≤ as_of`
+(see `queries`); the running `balances` rows are the same sums over all entries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from settlement.projections.envelope import Event, amount
+from settlement.projections.errors import MalformedEvent, Unbalanced
+
+SIDES = ("debit", "credit")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    position: int
+    line: int  # 1, 2, … in the order of the event's postings
+    time: datetime
+    job_id: str | None
+    event_type: str
+    account: str
+    side: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceDelta:
+    account: str
+    currency: str
+    debits: Decimal
+    credits: Decimal
+
+
+def entries(event: Event) -> list[Entry]:
+    """The event's postings as entries, checked: positive amounts, known sides,
+    debits equal to credits in every currency."""
+    rows = []
+    for line, posting in enumerate(event.data.get("postings") or (), start=1):
+        try:
+            account, side, currency = posting["account"], posting["side"], posting["currency"]
+        except (KeyError, TypeError) as exc:
+            raise MalformedEvent(f"position {event.position}: bad posting {posting!r}") from exc
+        rows.append(Entry(event.position, line, event.time, event.job_id, event.type,
+                          account, side, amount(posting), currency))
+    _check_balanced(event.position, rows)
+    return rows
+
+
+def _check_balanced(position: int, rows: Iterable[Entry]) -> None:
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        if row.side not in SIDES or row.amount <= 0:
+            raise Unbalanced(f"position {position} line {row.line}: {row.side} {row.amount}")
+        totals[row.currency] += row.amount if row.side == "debit" else -row.amount
+    unbalanced = {currency: total for currency, total in totals.items() if total != 0}
+    if unbalanced:
+        raise Unbalanced(f"position {position}: postings do not balance: {unbalanced}")
+
+
+def balance_deltas(rows: Iterable[Entry]) -> list[BalanceDelta]:
+    """What `rows` add to each (account, currency) balance, in key order (writers
+    lock balance rows in one order, so two of them never deadlock)."""
+    sums: dict[tuple[str, str], list[Decimal]] = {}
+    for row in rows:
+        pair = sums.setdefault((row.account, row.currency), [Decimal(0), Decimal(0)])
+        pair[0 if row.side == "debit" else 1] += row.amount
+    return [BalanceDelta(account, currency, debits, credits)
+            for (account, currency), (debits, credits) in sorted(sums.items())]

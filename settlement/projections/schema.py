@@ -1,0 +1,141 @@
+"""The read models' tables, in one PostgreSQL schema (default `projections`).
+
+A schema is either the live one (written by the projector) or a rebuild (written
+from the event store, see `rebuild`); `meta.role` says which, so a rebuild may
+replace an earlier rebuild but never the live projections or anything else.
+Every table but `meta` and `positions` is part of the `digest`, in key order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+LIVE_SCHEMA = "projections"
+LIVE, REBUILD = "live", "rebuild"
+SCHEMA_VERSION = "1"
+_SCHEMA_LOCK_KEY = 0x5E7751  # serialises schema creation between processes
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class SchemaError(ValueError):
+    """A schema name the projections may not use."""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: str
+    key: tuple[str, ...]
+    indexes: tuple[str, ...] = ()
+    digested: bool = True
+
+
+TABLES = (
+    Table("meta", "key text NOT NULL, value text NOT NULL", ("key",), digested=False),
+    Table("positions", "projector text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
+          "next_offset bigint NOT NULL, last_position bigint NOT NULL",
+          ("projector", "topic", "partition"), digested=False),
+    Table("ledger_entries", "position bigint NOT NULL, line integer NOT NULL, "
+          "time timestamptz NOT NULL, job_id text, event_type text NOT NULL, "
+          "account text NOT NULL, side text NOT NULL CHECK (side IN ('debit', 'credit')), "
+          "amount numeric NOT NULL CHECK (amount > 0), currency text NOT NULL",
+          # as_of sums by time; an account's entries in order (SPEC §7 entries).
+          ("position", "line"), ("time", "account, currency, position")),
+    Table("balances", "account text NOT NULL, currency text NOT NULL, "
+          "debits numeric NOT NULL, credits numeric NOT NULL", ("account", "currency")),
+    Table("job_views", "job_id text NOT NULL, version bigint NOT NULL, view jsonb NOT NULL",
+          ("job_id",)),
+    Table("escrows", "job_id text NOT NULL, format text NOT NULL, state text NOT NULL, "
+          "currency text NOT NULL, client_id text NOT NULL, funded numeric NOT NULL, "
+          "held numeric NOT NULL CHECK (held >= 0), released numeric NOT NULL, "
+          "refunded numeric NOT NULL, fees numeric NOT NULL, withholding numeric NOT NULL, "
+          "version bigint NOT NULL, opened_at timestamptz NOT NULL, "
+          "updated_at timestamptz NOT NULL", ("job_id",)),
+    Table("escrow_items", "job_id text NOT NULL, item_id text NOT NULL, kind text NOT NULL, "
+          "state text NOT NULL, amount numeric NOT NULL, currency text NOT NULL, worker_id text, "
+          "delivered_at timestamptz, released numeric NOT NULL, net numeric NOT NULL",
+          ("job_id", "item_id")),
+    Table("receivables", "job_id text NOT NULL, item_id text NOT NULL, worker_id text, "
+          "client_id text NOT NULL, state text NOT NULL, amount numeric NOT NULL, "
+          "net numeric NOT NULL, currency text NOT NULL, protected boolean NOT NULL, "
+          "delivered_at timestamptz, due_by timestamptz, "
+          "paid_out boolean NOT NULL DEFAULT false",
+          ("job_id", "item_id"), ("worker_id", "client_id")),
+    Table("receivables_history", "job_id text NOT NULL, item_id text NOT NULL, "
+          "version bigint NOT NULL, position bigint NOT NULL, time timestamptz NOT NULL, "
+          "worker_id text, client_id text NOT NULL, state text NOT NULL, "
+          "amount numeric NOT NULL, net numeric NOT NULL, currency text NOT NULL, "
+          "protected boolean NOT NULL, delivered_at timestamptz, due_by timestamptz",
+          ("job_id", "item_id", "version")),
+    Table("audit_log", "position bigint NOT NULL, job_id text, version bigint NOT NULL, "
+          "type text NOT NULL, time timestamptz NOT NULL, causation_id text NOT NULL, "
+          "data jsonb NOT NULL, hash text, prev_hash text", ("position",), ("job_id, position",)),
+)
+DIGESTED = tuple(table for table in TABLES if table.digested)
+
+
+def checked_name(schema: str) -> str:
+    if not _NAME.fullmatch(schema) or schema.startswith("pg_"):
+        raise SchemaError(f"schema name must match {_NAME.pattern} (not pg_*), got {schema!r}")
+    return schema
+
+
+def create(conn: psycopg.Connection[Any], schema: str, role: str = LIVE) -> None:
+    """Create the schema and its tables if they do not exist (idempotent)."""
+    name = sql.Identifier(checked_name(schema))
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+        for table in TABLES:
+            _create_table(conn, name, table)
+        conn.execute(sql.SQL("INSERT INTO {}.meta VALUES ('role', %s), ('schema_version', %s) "
+                             "ON CONFLICT (key) DO NOTHING").format(name), (role, SCHEMA_VERSION))
+    found = role_of(conn, schema)
+    if found != role:
+        raise SchemaError(f"schema {schema} holds {found} projections, not {role} ones")
+
+
+def _create_table(conn: psycopg.Connection[Any], schema: sql.Identifier, table: Table) -> None:
+    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} ({}, PRIMARY KEY ({}))").format(
+        schema, sql.Identifier(table.name), sql.SQL(table.columns),
+        sql.SQL(", ").join(map(sql.Identifier, table.key))))
+    for n, columns in enumerate(table.indexes, start=1):
+        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} ({})").format(
+            sql.Identifier(f"{table.name}_{n}"), schema, sql.Identifier(table.name),
+            sql.SQL(columns)))
+
+
+def role_of(conn: psycopg.Connection[Any], schema: str) -> str | None:
+    """The role recorded in the schema, or None when it is not a projections schema."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute("SELECT to_regclass(%s)", (f"{checked_name(schema)}.meta",)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        found = cur.execute(sql.SQL("SELECT value FROM {}.meta WHERE key = 'role'").format(
+            sql.Identifier(schema))).fetchone()
+    return None if found is None else str(found[0])
+
+
+def exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                          (checked_name(schema),)).fetchone()
+    return row is not None
+
+
+def recreate_for_rebuild(conn: psycopg.Connection[Any], schema: str) -> None:
+    """An empty rebuild schema; an existing one is replaced only if it is a rebuild."""
+    if exists(conn, schema):
+        role = role_of(conn, schema)
+        if role != REBUILD:
+            raise SchemaError(f"schema {schema} exists and is not a rebuild ({role or 'foreign'})"
+                              ": refusing to replace it")
+        with conn.transaction():
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    create(conn, schema, REBUILD)

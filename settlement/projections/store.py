@@ -1,0 +1,135 @@
+"""The read models in PostgreSQL: read what a batch of events needs, fold it,
+write every change, all in one transaction with the consumed Kafka positions.
+
+Idempotent by event: an event whose version is not above its job's stored view
+is a repeat and changes nothing (whatever its Kafka offset). Positions are
+stored by compare-and-set, so a consumer that lost its partitions in a
+rebalance can never store a batch a newer owner has moved past.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from settlement import failpoints
+from settlement.projections.changes import Changes, ItemKey, fold
+from settlement.projections.envelope import Event
+from settlement.projections.errors import PositionConflict
+from settlement.projections.escrows import ItemRow, item_view
+from settlement.projections.jobs import item_ids, job_of
+from settlement.projections.schema import checked_name
+from settlement.projections.views import ItemView, JobView
+from settlement.projections.writes import ITEM_COLUMNS, WRITES
+
+
+@dataclass(frozen=True)
+class PartitionAdvance:
+    """The batch read `topic`/`partition` from `start` to before `end`; the last
+    record there was the event at `last_position`. Stored only if the stored
+    position still equals `start` (or none is stored)."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+    last_position: int
+
+
+class Store:
+    """The read models of one schema, on a connection in autocommit mode (every
+    batch opens its own transaction)."""
+
+    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
+        self.conn, self.schema = conn, checked_name(schema)
+        s = sql.Identifier(self.schema)
+        self._select_views = sql.SQL(
+            "SELECT job_id, view::text FROM {}.job_views WHERE job_id = ANY(%s)").format(s)
+        self._select_items = sql.SQL(
+            "SELECT {} FROM {}.escrow_items WHERE (job_id, item_id) IN "
+            "(SELECT * FROM unnest(%s::text[], %s::text[]))").format(
+                sql.SQL(", ").join(sql.Identifier(n) for n, _ in ITEM_COLUMNS), s)
+        self._advance = sql.SQL(
+            "INSERT INTO {}.positions AS p (projector, topic, partition, next_offset, "
+            "last_position) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (projector, topic, partition) DO UPDATE SET "
+            "next_offset = EXCLUDED.next_offset, last_position = EXCLUDED.last_position "
+            "WHERE p.next_offset = %s RETURNING next_offset").format(s)
+        self._select_positions = sql.SQL(
+            "SELECT topic, partition, next_offset, last_position FROM {}.positions "
+            "WHERE projector = %s").format(s)
+        self._writes = [(write, write.statement(self.schema)) for write in WRITES]
+
+    # Reading -----------------------------------------------------------------------
+
+    def load(self, events: Sequence[Event]) -> tuple[dict[str, JobView], dict[ItemKey, ItemView]]:
+        """The stored views of the events' jobs and the stored items they name."""
+        job_ids = sorted({job_of(e) for e in events})
+        keys = sorted({(job_of(e), item_id) for e in events for item_id in item_ids(e)})
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self._select_views, (job_ids,), prepare=True)
+            jobs = {job_id: JobView.from_json(orjson.loads(view)) for job_id, view in cur}
+            items: dict[ItemKey, ItemView] = {}
+            if keys:
+                cur.execute(self._select_items, [list(k) for k in zip(*keys, strict=True)],
+                            prepare=True)
+                for values in cur:
+                    row = ItemRow(*values)
+                    items[(row.job_id, row.item_id)] = item_view(row)
+        return jobs, items
+
+    def max_position(self) -> int:
+        """The highest event position applied (0 when none is)."""
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            row = cur.execute(sql.SQL("SELECT max(position) FROM {}.audit_log").format(
+                sql.Identifier(self.schema))).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def event_count(self) -> int:
+        """How many events the read models hold."""
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            row = cur.execute(sql.SQL("SELECT count(*) FROM {}.audit_log").format(
+                sql.Identifier(self.schema))).fetchone()
+        return int(row[0]) if row else 0
+
+    def positions(self, projector: str) -> dict[tuple[str, int], tuple[int, int]]:
+        """(topic, partition) → (next offset, position of the last event read there)."""
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self._select_positions, (projector,))
+            return {(topic, partition): (offset, last) for topic, partition, offset, last in cur}
+
+    # Writing -----------------------------------------------------------------------
+
+    def apply_batch(self, events: Sequence[Event], projector: str = "",
+                    advances: Iterable[PartitionAdvance] = ()) -> Changes:
+        """Fold `events` and store the changes and the positions in one transaction."""
+        with self.conn.transaction():
+            self._advance_positions(projector, advances)
+            jobs, items = self.load(events)
+            changes = fold(events, jobs, items)
+            self.write(changes)
+        return changes
+
+    def write(self, changes: Changes) -> None:
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            for n, (write, statement) in enumerate(self._writes):
+                rows = write.rows(changes)
+                if rows:
+                    write.run(cur, statement, rows)
+                if n == 0:
+                    failpoints.hit("project.mid_batch")
+
+    def _advance_positions(self, projector: str, advances: Iterable[PartitionAdvance]) -> None:
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            for a in advances:
+                cur.execute(self._advance, (projector, a.topic, a.partition, a.end,
+                                            a.last_position, a.start), prepare=True)
+                if cur.fetchone() is None:
+                    raise PositionConflict(f"position of {projector} on {a.topic}/{a.partition} "
+                                           f"moved past {a.start}")

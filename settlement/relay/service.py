@@ -1,0 +1,154 @@
+"""The relay: follow the notification log, publish a batch, await every
+acknowledgement, then store the batch's last position (at-least-once)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
+from eventsourcing.persistence import Notification
+from structlog.typing import FilteringBoundLogger
+
+from consumers.topics import Topics
+from settlement import failpoints
+from settlement.application import SettlementApplication
+from settlement.infra.broker import ensure_topics
+from settlement.logging import get_logger
+from settlement.relay.follower import Follower
+from settlement.relay.offsets import OffsetWatch
+from settlement.relay.positions import RelayPositions
+from settlement.relay.records import to_record
+from settlement.relay.stats import RelayStats
+
+BATCH_EVENTS_MAX = 1_000
+BATCH_EVENTS_LIMIT = 10_000
+WAIT_S = 0.2  # the longest wait for new events, so a stop is seen promptly
+SEND_TIMEOUT_S = 30.0
+PROGRESS_EVERY_EVENTS = 10_000
+REQUEST_BYTES_MAX = 2 * 1024 * 1024  # above RECORD_BYTES_MAX
+
+
+class BrokerDataLoss(RuntimeError):
+    """The broker acknowledged an offset at or below one it had acknowledged before:
+    it lost its data (the embedded broker does on every restart)."""
+
+
+class Relay:
+    def __init__(self, app: SettlementApplication, bootstrap: str, topics: Topics,
+                 name: str = "relay", *, batch_events_max: int = BATCH_EVENTS_MAX,
+                 partitions: int = 4, progress_every: int = PROGRESS_EVERY_EVENTS) -> None:
+        if not 0 < batch_events_max <= BATCH_EVENTS_LIMIT:
+            raise ValueError(f"batch_events_max must be 1 to {BATCH_EVENTS_LIMIT}")
+        self.app, self.bootstrap, self.topic, self.name = app, bootstrap, topics.events, name
+        self.batch_events_max, self.partitions = batch_events_max, partitions
+        self.progress_every = progress_every
+        self.positions = RelayPositions(app.store)
+        self.stats = RelayStats()
+        self.log = get_logger(component="relay", relay=name, topic=self.topic)
+        self._offsets = OffsetWatch()
+        self._progress_at = progress_every
+
+    async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> RelayStats:
+        """Publish until `stop` is set (or, with `idle_exit_s`, until that long without
+        new events). Raises BrokerDataLoss, and stores nothing more, if the broker lost
+        what it had acknowledged: an operator then chooses where to start again."""
+        await self.prepare()
+        producer = self._producer()
+        await producer.start()
+        try:
+            while not await self._follow(producer, stop, idle_exit_s):
+                pass  # the stored position moved under this relay: follow from it
+        finally:
+            await producer.stop()
+        self.log.info("relay.stopped", **self.stats.as_dict())
+        return self.stats
+
+    async def prepare(self) -> None:
+        """Create the topic (it is gone after the broker lost its data) and the table."""
+        created = await ensure_topics(self.bootstrap, [self.topic], partitions=self.partitions)
+        if created:
+            self.log.info("relay.topic_created", partitions=self.partitions)
+        await asyncio.to_thread(self.positions.create_table)
+
+    def _producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, client_id=f"settlement-{self.name}",
+            # The embedded broker has no idempotent producer. aiokafka keeps one request
+            # per broker in flight, its partitions muted, so a retry cannot reorder a job.
+            acks="all", enable_idempotence=False, linger_ms=2, max_batch_size=1024 * 1024,
+            max_request_size=REQUEST_BYTES_MAX, request_timeout_ms=30_000,
+            retry_backoff_ms=100, compression_type=None, key_serializer=None,
+            value_serializer=None,
+        )
+
+    async def _follow(self, producer: AIOKafkaProducer, stop: asyncio.Event,
+                      idle_exit_s: float | None) -> bool:
+        """Publish from the stored position until stopped or idle (True), or until the
+        stored position moved under this relay (False: a reset, or a twin relay)."""
+        start, head = await asyncio.to_thread(self._look)
+        self.stats.position, self.stats.head = start, head
+        log = self.log.bind(from_position=start)
+        log.info("relay.following", head=head, lag=self.stats.lag)
+        follower = Follower(self.app.recorder, start, queue_max=2 * self.batch_events_max)
+        try:
+            idle_since = time.monotonic()
+            while not stop.is_set():
+                batch = await follower.next_batch(self.batch_events_max, WAIT_S)
+                if batch:
+                    if not await self._publish(producer, batch, log):
+                        return False
+                    idle_since = time.monotonic()
+                elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                    break
+            return True
+        finally:
+            await asyncio.to_thread(follower.close)
+
+    async def _publish(self, producer: AIOKafkaProducer, batch: Sequence[Notification],
+                       log: FilteringBoundLogger) -> bool:
+        stats = self.stats
+        assert stats.position < batch[0].id, "the log is followed in order"
+        if not stats.first_batch_at:
+            stats.first_batch_at = time.perf_counter()
+        records = [to_record(n.id, self.app.mapper.to_domain_event(n)) for n in batch]
+        sends = [await producer.send(self.topic, key=r.key, value=r.value)
+                 for r in records if r is not None]
+        acks = await asyncio.wait_for(asyncio.gather(*sends), SEND_TIMEOUT_S)
+        self._check_offsets(acks, log)
+        failpoints.hit("relay.after_publish")
+        stats.published += len(acks)
+        end = batch[-1].id
+        if not await asyncio.to_thread(self.positions.advance, self.name, stats.position, end):
+            log.warning("relay.position_moved", expected=stats.position, published_to=end)
+            return False
+        stats.head = await asyncio.to_thread(self._head)
+        stats.position = end
+        stats.skipped += len(records) - len(acks)
+        stats.batches += 1
+        stats.last_batch_at = time.perf_counter()
+        if stats.published >= self._progress_at:
+            self._progress_at = stats.published + self.progress_every
+            log.info("relay.progress", **stats.as_dict())
+        return True
+
+    def _check_offsets(self, acks: Sequence[RecordMetadata], log: FilteringBoundLogger) -> None:
+        lost = self._offsets.regression((ack.partition, ack.offset) for ack in acks)
+        if lost is None:
+            return
+        log.error("relay.broker_data_loss", partition=lost.partition, offset=lost.offset,
+                  acknowledged_before=lost.acknowledged_before, position=self.stats.position,
+                  hint="run `settlement relay reset --from POSITION`, then the relay")
+        raise BrokerDataLoss(
+            f"{self.topic}/{lost.partition} acknowledged offset {lost.offset} after "
+            f"{lost.acknowledged_before}: the broker lost data; the relay's stored "
+            f"position is {self.stats.position}"
+        )
+
+    def _look(self) -> tuple[int, int]:
+        return self.positions.get(self.name), self._head()
+
+    def _head(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
