@@ -64,6 +64,22 @@ def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.ok else 1
 
 
+def _audit_export(args: argparse.Namespace, settings: Settings) -> int:
+    from settlement.audit_export import export_rows, write_csv, write_jsonl
+    from settlement.commands import timestamp
+    from settlement.runtime import open_application
+
+    def when(value: str | None) -> Any:
+        return timestamp({"t": value}, "t") if value else None
+
+    with open_application(settings) as app:
+        rows = export_rows(app, start=when(args.start), end=when(args.end), job_id=args.job)
+        write = write_jsonl if args.format == "jsonl" else write_csv
+        count = write(rows, sys.stdout)
+    print(f"exported {count} events", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="settlement", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -82,6 +98,12 @@ def parser() -> argparse.ArgumentParser:
         dest="audit_command", required=True)
     verify = audit.add_parser("verify", help="recompute the hash chain over the whole history")
     verify.set_defaults(func=_audit_verify)
+    export = audit.add_parser("export", help="stream the history with hashes")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--from", dest="start", help="events with time at or after (ISO 8601)")
+    export.add_argument("--to", dest="end", help="events with time at or before (ISO 8601)")
+    export.add_argument("--job", help="only this job's events")
+    export.set_defaults(func=_audit_export)
     add_relay_commands(commands)
     add_projection_commands(commands)
     return root
