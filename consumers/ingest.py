@@ -95,8 +95,9 @@ class Ingestor:
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_uncommitted", max_poll_records=self.batch_records_max,
             fetch_max_bytes=FETCH_BYTES_MAX, max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
-            fetch_max_wait_ms=100, session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=1_000,
-            max_poll_interval_ms=300_000, partition_assignment_strategy=(RoundRobinPartitionAssignor,),
+            fetch_max_wait_ms=100, session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
+            partition_assignment_strategy=(RoundRobinPartitionAssignor,),
         )
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-out", acks="all",

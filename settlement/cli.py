@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from settlement.cli_options import add_loop_options
 from settlement.config import Settings
 from settlement.logging import configure_logging
 from settlement.projections.cli import add_commands as add_projection_commands
@@ -88,11 +89,8 @@ def parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="consume marketplace events into escrows")
     ingest.add_argument("--group", default="settlement-ingest", help="consumer group id")
     ingest.add_argument("--client", default="settlement-ingest", help="client id")
-    ingest.add_argument("--partitions", type=int, default=4, help="partitions of new input topics")
-    ingest.add_argument("--batch-records", type=int, default=1000,
-                        help="records per poll batch (one database transaction)")
-    ingest.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
-                        help="stop after this long without records (tests, benchmarks)")
+    add_loop_options(ingest, batch_flag="--batch-records",
+                     batch_help="records per poll batch (one database transaction)")
     ingest.set_defaults(func=_ingest)
     audit = commands.add_parser("audit", help="auditors' tools").add_subparsers(
         dest="audit_command", required=True)

@@ -34,7 +34,8 @@ class Command:
     digest: str = field(default="")
 
     @classmethod
-    def create(cls, command_id: str, type_: str, time: datetime, data: Mapping[str, Any]) -> Command:
+    def create(cls, command_id: str, type_: str, time: datetime,
+               data: Mapping[str, Any]) -> Command:
         identifier(command_id, "id")
         if time.tzinfo is None:
             raise InvalidInput("time must carry a timezone", "time_format")
@@ -103,7 +104,8 @@ def tax(data: Mapping[str, Any], currency: str, name: str = "tax") -> Money:
     return split_amount(data, name) if name in data else zero(currency)
 
 
-def integer(data: Mapping[str, Any], name: str, low: int, high: int, default: int | None = None) -> int:
+def integer(data: Mapping[str, Any], name: str, low: int, high: int,
+            default: int | None = None) -> int:
     value = data.get(name, default)
     if value is None:
         raise InvalidInput(f"missing field {name}", "missing_field")
@@ -124,7 +126,8 @@ def boolean(data: Mapping[str, Any], name: str, default: bool | None = None) -> 
 def text(data: Mapping[str, Any], name: str) -> str:
     value = required(data, name)
     if not isinstance(value, str) or len(value) > TEXT_CHARS_MAX:
-        raise InvalidInput(f"{name} must be text of at most {TEXT_CHARS_MAX} chars", "invalid_field")
+        raise InvalidInput(f"{name} must be text of at most {TEXT_CHARS_MAX} chars",
+                           "invalid_field")
     return value
 
 

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from settlement.errors import ConfigError
+from settlement.fees import DEFAULT_FEE_PLANS
+
 ENV_VARS = (
     "SETTLEMENT_DATABASE_URL",
     "SETTLEMENT_KAFKA_BOOTSTRAP",
@@ -18,12 +21,7 @@ ENV_VARS = (
 )
 ROLES = frozenset({"finance", "auditor"})
 DEFAULT_API_ADDR = "127.0.0.1:8080"
-DEFAULT_FEE_PLANS = Path(__file__).with_name("fee_plans.toml")
 _TOPIC_PREFIX = re.compile(r"[A-Za-z0-9._-]{0,100}")
-
-
-class ConfigError(ValueError):
-    """The environment holds a value the service cannot run with."""
 
 
 @dataclass(frozen=True)

@@ -57,5 +57,8 @@ class LedgerError(SettlementError):
     code = "ledger_unbalanced"
 
 
-class ConfigError(SettlementError):
+class ConfigError(SettlementError, ValueError):
+    """The configuration (environment, fee plan file) holds a value the service cannot
+    run with."""
+
     code = "config_invalid"

@@ -115,13 +115,15 @@ class FeePlan:
         withheld = withholding_tax(gross - tax_share) if withholding else zero(self.currency)
         net = gross - fee - fee_tax - withheld
         if net.amount < 0:
-            raise Rejected(f"fees {fee + fee_tax + withheld} exceed gross {gross}", "fees_exceed_gross")
+            raise Rejected(f"fees {fee + fee_tax + withheld} exceed gross {gross}",
+                           "fees_exceed_gross")
         return ReleaseFees(gross, fee, fee_tax, withheld, net)
 
     def client_fee(self, amount: Money) -> ClientFee:
         """The client fee on the amount being funded (one tier, `client_rate`)."""
         self.require_currency(amount)
-        fee, fee_tax = self._split_tax(amount.amount * self.client_rate, self.client_fee_tax_included)
+        fee, fee_tax = self._split_tax(amount.amount * self.client_rate,
+                                       self.client_fee_tax_included)
         return ClientFee(fee, fee_tax)
 
     def require_currency(self, amount: Money) -> None:

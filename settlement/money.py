@@ -91,7 +91,7 @@ def money(amount: Decimal, currency: str, allow_zero: bool = False) -> Money:
     if amount > AMOUNT_MAJOR_MAX:
         raise InvalidMoney(f"amount {amount} exceeds 10^12", "amount_too_large")
     decimals = -int(amount.as_tuple().exponent)
-    if decimals > exponent(currency) and amount != amount.quantize(Decimal(1).scaleb(-exponent(currency))):
+    if decimals > exponent(currency) and amount != amount.quantize(minor_unit(currency)):
         raise InvalidMoney(
             f"{currency} has {exponent(currency)} decimals, {amount} has more",
             "amount_too_precise",

@@ -14,7 +14,8 @@ def _jpy(amount: int) -> dict[str, str]:
 def cloud_event(event_id: str, type_: str, time: datetime, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "specversion": "1.0", "id": event_id, "source": "marketplace/jobs", "type": type_,
-        "subject": data.get("job_id", data.get("payout_id")), "time": time.isoformat().replace("+00:00", "Z"),
+        "subject": data.get("job_id", data.get("payout_id")),
+        "time": time.isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json", "data": data,
     }
 
@@ -49,8 +50,9 @@ def marketplace_day(start: datetime, prefix: str = "demo") -> list[dict[str, Any
         ("competition.funded", {"job_id": c, "amount": _jpy(52750), "payment_ref": "pay-3"}),
         ("competition.entry_submitted", {"job_id": c, "entry_id": "e1", "worker_id": "worker-2"}),
         ("competition.entry_submitted", {"job_id": c, "entry_id": "e2", "worker_id": "worker-3"}),
-        ("competition.awarded", {"job_id": c, "awards": [{"entry_id": "e1", "amount": _jpy(40000)},
-                                                         {"entry_id": "e2", "amount": _jpy(10000)}]}),
+        ("competition.awarded", {"job_id": c, "awards": [
+            {"entry_id": "e1", "amount": _jpy(40000)},
+            {"entry_id": "e2", "amount": _jpy(10000)}]}),
         ("task.opened", {"job_id": t, "client_id": "client-a", "fee_plan": "flat",
                          "unit_price": _jpy(500), "quantity": 10}),
         ("task.funded", {"job_id": t, "amount": _jpy(5275), "payment_ref": "pay-4"}),

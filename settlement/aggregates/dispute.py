@@ -31,7 +31,8 @@ class DisputeCommands(_Base):
     def open_dispute(self, item_id: str, opened_by: str, reason: str, *,
                      causation_id: str, at: datetime) -> None:
         if opened_by not in PARTIES:
-            raise Rejected(f"opened_by must be client or worker, got {opened_by!r}", "invalid_party")
+            raise Rejected(f"opened_by must be client or worker, got {opened_by!r}",
+                           "invalid_party")
         item = self.items.get(item_id)
         if item is None:
             raise Rejected(f"job {self.job_id} has no item {item_id}", "unknown_item")

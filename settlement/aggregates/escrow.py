@@ -98,7 +98,8 @@ class Escrow(
             self.released += movement.gross
             self.fees += movement.fee + movement.fee_tax
             self.withheld += movement.withholding
-            self.released_to[movement.worker_id] = self.released_to_worker(movement.worker_id) + movement.gross
+            worker = movement.worker_id
+            self.released_to[worker] = self.released_to_worker(worker) + movement.gross
         else:
             self.refunded += movement.amount
         assert self.held.amount >= 0, f"escrow {self.job_id} below zero"

@@ -15,7 +15,7 @@ from settlement.aggregates import events as ev
 from settlement.aggregates import items as it
 from settlement.errors import Rejected
 from settlement.fees import FeePlan
-from settlement.money import Money, zero
+from settlement.money import Money
 
 if TYPE_CHECKING:
     from settlement.aggregates.escrow import Escrow
@@ -44,7 +44,8 @@ class TaskCommands(_Base):
             terms=terms, causation_id=causation_id, at=at,
         )
 
-    def fund_task(self, amount: Money, payment_ref: str, *, causation_id: str, at: datetime) -> None:
+    def fund_task(self, amount: Money, payment_ref: str, *, causation_id: str,
+                  at: datetime) -> None:
         self._require_format("task")
         self._require_task_state("opened", code="task_already_funded")
         funding = self._funding("capacity", self.unit_price * self.quantity, amount, payment_ref)

@@ -46,7 +46,8 @@ class TimerCommands(_Base):
             wait = timedelta(days=self.inspection_days)
             return self._due_items(now, it.DELIVERED, wait, AUTO_ACCEPT)
         if self.format == "task":
-            return self._due_items(now, it.PENDING, timedelta(days=self.approval_days), AUTO_APPROVE)
+            wait = timedelta(days=self.approval_days)
+            return self._due_items(now, it.PENDING, wait, AUTO_APPROVE)
         if self.state != "funded" or self.disputes or now < self.award_deadline:
             return []
         entries = [i for i in self.items.values() if i.kind == it.ENTRY]

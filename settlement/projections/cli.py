@@ -8,6 +8,7 @@ import argparse
 import json
 from typing import Any
 
+from settlement.cli_options import add_loop_options
 from settlement.config import Settings
 
 
@@ -17,11 +18,8 @@ def add_commands(commands: Any) -> None:
     project.add_argument("--schema", default="projections", help="schema of the read models")
     project.add_argument("--group", default="settlement-projections", help="consumer group id")
     project.add_argument("--client", default="settlement-projector", help="client id")
-    project.add_argument("--partitions", type=int, default=4, help="partitions of new topics")
-    project.add_argument("--batch-records", type=int, default=1000,
-                         help="records per poll batch (one database transaction)")
-    project.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
-                         help="stop after this long without records (tests, benchmarks)")
+    add_loop_options(project, batch_flag="--batch-records",
+                     batch_help="records per poll batch (one database transaction)")
     project.set_defaults(func=_project)
     rebuild = commands.add_parser(
         "rebuild", help="rebuild the read models from the event store into a fresh schema",

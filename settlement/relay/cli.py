@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from settlement.cli_options import add_loop_options
 from settlement.config import Settings
 
 
@@ -18,11 +19,9 @@ def add_commands(commands: Any) -> None:
         description="Follow the event store and publish every settlement event to "
                     "settlement.events; `reset` chooses where the next run starts.")
     relay.add_argument("--name", default="relay", help="relay name (key of its stored position)")
-    relay.add_argument("--partitions", type=int, default=4, help="partitions of a new topic")
-    relay.add_argument("--batch-events", type=int, default=1000,
-                       help="events per batch (acknowledged before the position is stored)")
-    relay.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
-                       help="stop after this long without new events (tests, benchmarks)")
+    add_loop_options(relay, batch_flag="--batch-events",
+                     batch_help="events per batch (acknowledged before the position is stored)",
+                     idle_help="stop after this long without new events (tests, benchmarks)")
     relay.set_defaults(func=_run)
     actions = relay.add_subparsers(dest="relay_command", metavar="{reset,status}")
     reset = actions.add_parser(

@@ -107,7 +107,8 @@ def test_rejected_command_is_recorded_and_its_repeat_is_a_no_op(app: SettlementA
     app.handle_batch([CONTRACT])
     accept = cmd("mkt-9", "project.milestone_accepted", milestone_id="m1")
     [first] = app.handle_batch([accept])
-    assert first.status == REJECTED and first.error and first.error.code == "milestone_not_delivered"
+    assert first.status == REJECTED and first.error
+    assert first.error.code == "milestone_not_delivered"
     [second] = app.handle_batch([accept])
     assert second.status == DUPLICATE
 
