@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
+# The whole service on the embedded defaults, with a sample day, until Ctrl-C.
 run: $(STAMP)
-	$(VENV)/bin/settlement demo
+	$(VENV)/bin/settlement run --demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

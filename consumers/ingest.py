@@ -7,6 +7,12 @@ rebalance can never apply records twice). On assignment the consumer seeks to
 the positions stored in PostgreSQL; Kafka's committed offsets are only a
 courtesy for lag monitoring.
 
+Batches are pipelined one deep: while one batch's transaction commits (in a
+thread), the next is fetched, decoded and decided in memory on top of it; its
+rejections are published and its transaction started only once the previous
+commit succeeded. A failed commit abandons the batch decided on top of it, and
+the partitions are re-read from the positions stored in PostgreSQL.
+
 Bad records never stop the stream: undecodable ones go to the topic's `.dlq`,
 business-rule rejections to `settlement.rejections`. Both are published and
 acknowledged *before* the database commit, so a crash can repeat them (their
@@ -32,7 +38,13 @@ from aiokafka.structs import ConsumerRecord
 from consumers.decoding import BadRecord, decode, to_command
 from consumers.topics import Topics
 from settlement import failpoints
-from settlement.application import REJECTED, ConcurrentModification, Outcome, SettlementApplication
+from settlement.application import (
+    REJECTED,
+    Batch,
+    ConcurrentModification,
+    Outcome,
+    SettlementApplication,
+)
 from settlement.commands import Command
 from settlement.errors import SettlementError
 from settlement.logging import get_logger
@@ -75,6 +87,16 @@ class _Decoded:
     error: BadRecord | None
 
 
+@dataclass
+class _InFlight:
+    """A batch whose transaction is being committed."""
+
+    batch: Batch
+    decoded: list[_Decoded]
+    positions: list[PositionUpdate]
+    commit: asyncio.Task[None]
+
+
 class Ingestor:
     def __init__(self, app: SettlementApplication, bootstrap: str, topics: Topics, *,
                  group_id: str = "settlement-ingest", client_id: str = "settlement-ingest",
@@ -84,7 +106,11 @@ class Ingestor:
         self.batch_records_max = batch_records_max
         self.stats = IngestStats()
         self.log = get_logger(component="ingest", group=group_id, client=client_id)
+        # Per owned partition, the offset after the last record decided (committed,
+        # or in the transaction in flight).
         self._positions: dict[TopicPartition, int] = {}
+        self._inflight: _InFlight | None = None
+        self._generation = 0  # counts (re)assignments: a batch decided before one is void
         self._kinds = {topics.jobs: "jobs", topics.payouts: "payouts"}
         self._dlq = {topics.jobs: topics.jobs_dlq, topics.payouts: topics.payouts_dlq}
 
@@ -116,10 +142,14 @@ class Ingestor:
                 if any(batches.values()):
                     await self._process(consumer, producer, batches)
                     idle_since = time.monotonic()
-                elif idle_exit_s is not None and consumer.assignment() and \
-                        time.monotonic() - idle_since > idle_exit_s:
-                    break
+                else:
+                    await self._settle(consumer)
+                    if idle_exit_s is not None and consumer.assignment() and \
+                            time.monotonic() - idle_since > idle_exit_s:
+                        break
+            await self._settle(consumer)
         finally:
+            await self.flush()  # on an error: no transaction may outlive the consumer
             await consumer.stop()
             await producer.stop()
         return self.stats
@@ -128,6 +158,8 @@ class Ingestor:
 
     async def assigned(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
         """Seek every newly owned partition to its position stored in PostgreSQL."""
+        await self.flush()
+        self._generation += 1
         # Another consumer may have moved our jobs on while we did not own them:
         # nothing cached may be trusted any more.
         self.app.reset_cache()
@@ -143,12 +175,21 @@ class Ingestor:
         self.log.info("ingest.assigned", partitions=sorted(f"{t.topic}/{t.partition}"
                                                            for t in partitions))
 
+    async def flush(self) -> None:
+        """Wait until the transaction in flight (if any) has ended, either way; its
+        outcome is still taken by `_settle`."""
+        if self._inflight is not None:
+            await asyncio.wait([self._inflight.commit])
+
     # One batch ---------------------------------------------------------------------
 
     async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
                        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """Decide `batches` on top of the batch in flight, then, once that one is
+        committed, publish this one's failures and start its transaction."""
         if not self.stats.first_batch_at:
             self.stats.first_batch_at = time.perf_counter()
+        generation = self._generation
         # Some brokers (tansu) hand back records before the fetch position again.
         batches = {tp: [r for r in records if r.offset >= self._positions.get(tp, 0)]
                    for tp, records in batches.items()}
@@ -159,30 +200,51 @@ class Ingestor:
                            end=records[-1].offset + 1)
             for tp, records in batches.items() if records
         ]
+        if not positions:
+            return
         commands = [d.command for d in decoded if d.command is not None]
-        batch = await asyncio.to_thread(self.app.prepare, commands)
+        ahead = self._inflight.batch if self._inflight is not None else None
+        batch = await asyncio.to_thread(self.app.prepare, commands, ahead)
         try:
+            settled = await self._settle(consumer)
+            if not settled or generation != self._generation:
+                # Decided on top of a batch that was not stored, or before a
+                # rebalance: the partitions were sought back, the records come again.
+                self.app.abandon(batch)
+                return
             await self._publish_failures(producer, decoded, batch.outcomes)
-            failpoints.hit("ingest.before_db_commit")
-            await asyncio.to_thread(self.app.commit, batch, positions)
+        except BaseException:
+            self.app.abandon(batch)
+            raise
+        failpoints.hit("ingest.before_db_commit")
+        commit = asyncio.create_task(asyncio.to_thread(self.app.commit, batch, positions))
+        self._inflight = _InFlight(batch, decoded, positions, commit)
+        for p in positions:
+            self._positions[TopicPartition(p.topic, p.partition)] = p.end
+
+    async def _settle(self, consumer: AIOKafkaConsumer) -> bool:
+        """Wait for the transaction in flight; False if it lost to another writer
+        (then the partitions are sought back to the stored positions)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return True
+        try:
+            await inflight.commit  # `commit` evicts what it changed if it fails
         except ConcurrentModification as conflict:
             # Someone else applied part of this (a rebalance raced us): start over
             # from what PostgreSQL holds; nothing of this batch was stored.
             self.stats.conflicts += 1
             self.log.warning("ingest.conflict", error=str(conflict))
             await self.assigned(consumer, consumer.assignment())
-            return
-        except BaseException:
-            self.app.abandon(batch)
-            raise
+            return False
         failpoints.hit("ingest.after_db_commit")
-        for p in positions:
-            self._positions[TopicPartition(p.topic, p.partition)] = p.end
-        self._count(decoded, batch.outcomes)
+        self._count(inflight.decoded, inflight.batch.outcomes)
         try:
-            await consumer.commit({TopicPartition(p.topic, p.partition): p.end for p in positions})
+            await consumer.commit({TopicPartition(p.topic, p.partition): p.end
+                                   for p in inflight.positions})
         except Exception as exc:  # Only monitoring depends on Kafka's offsets.
             self.log.warning("ingest.offset_commit_failed", error=str(exc))
+        return True
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded:
         try:
@@ -237,7 +299,9 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         self.ingestor, self.consumer = ingestor, consumer
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Nothing to flush: every batch is committed before the next poll."""
+        """Let the transaction in flight end; a batch decided but not started is
+        dropped when the assignment changes."""
+        await self.ingestor.flush()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self.ingestor.assigned(self.consumer, set(assigned))

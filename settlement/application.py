@@ -20,15 +20,16 @@ from eventsourcing.application import (
     LRUCache,
     ProcessingEvent,
 )
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from eventsourcing.utils import get_topic
 
 from settlement import handlers
 from settlement.aggregates import Escrow, escrow_id
 from settlement.commands import Command
-from settlement.errors import Conflict, NotFound, SettlementError
+from settlement.errors import Conflict, SettlementError
 from settlement.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
+from settlement.payouts import PAYOUT_RESULT_TYPES, PartyPayouts, apply_payout_result
 from settlement.store import transcodings
 from settlement.store.recorder import CommandRecord, PositionUpdate, SettlementRecorder
 from settlement.store.repository import preload
@@ -59,6 +60,7 @@ class Batch:
     events: list[DomainEventProtocol[UUID]] = field(default_factory=list)
     records: list[CommandRecord] = field(default_factory=list)
     escrows: dict[str, Escrow | None] = field(default_factory=dict)
+    parties: dict[UUID, PartyPayouts] = field(default_factory=dict)  # payout streams
 
 
 class SettlementApplication(Application[UUID]):
@@ -106,23 +108,36 @@ class SettlementApplication(Application[UUID]):
         self.commit(batch, positions)
         return batch.outcomes
 
-    def prepare(self, commands: Sequence[Command]) -> Batch:
+    def prepare(self, commands: Sequence[Command], ahead: Batch | None = None) -> Batch:
         """Decide every command (nothing is stored yet); `commit` stores the batch.
 
         Between the two, the caller may publish what must not be lost, such as
         rejections: if the process dies before the commit, the input is read again.
+
+        `ahead` is a batch decided before this one and not committed yet (a caller
+        that pipelines commits them in order): this batch continues from its escrows,
+        payout streams and command records. If `ahead` fails to commit, this batch
+        must be abandoned too.
         """
         if len(commands) > BATCH_COMMANDS_MAX:
             raise ValueError(f"at most {BATCH_COMMANDS_MAX} commands per batch")
         seen = self.store.select_commands([c.command_id for c in commands])
         batch = Batch()
-        batch.escrows.update(self._absent_escrows(c for c in commands if c.command_id not in seen))
+        if ahead is not None:
+            seen.update((r.command_id, r) for r in ahead.records)
+            batch.parties.update(ahead.parties)
+            batch.escrows.update(_carried(commands, ahead.escrows))
+        batch.escrows.update(self._absent_escrows(
+            (c for c in commands if c.command_id not in seen), known=batch.escrows))
         for command in commands:
             prior = seen.get(command.command_id)
             if prior is not None:
                 batch.outcomes.append(self._repeat(command, prior))
                 continue
-            outcome, job_id = self._apply(command, batch.escrows)
+            if command.type in PAYOUT_RESULT_TYPES:
+                outcome, job_id = self._apply_payout_result(command, batch.parties), None
+            else:
+                outcome, job_id = self._apply(command, batch.escrows)
             batch.outcomes.append(outcome)
             batch.events += outcome.events
             status = APPLIED if outcome.error is None else f"{REJECTED}:{outcome.error.code}"
@@ -131,13 +146,16 @@ class SettlementApplication(Application[UUID]):
             seen[command.command_id] = record
         return batch
 
-    def _absent_escrows(self, commands: Iterable[Command]) -> dict[str, None]:
-        """Read the escrows of `commands` that are not cached with one query; the
-        jobs that have no escrow yet map to None (their openers need no more reads)."""
+    def _absent_escrows(self, commands: Iterable[Command],
+                        known: Iterable[str] = ()) -> dict[str, None]:
+        """Read the escrows of `commands` that are not cached (nor `known`) with one
+        query; the jobs that have no escrow yet map to None (their openers need no
+        more reads)."""
         job_ids = set()
         for command in commands:
             with contextlib.suppress(SettlementError):  # `_apply` rejects a bad job id
                 job_ids.add(command.job_id)
+        job_ids.difference_update(known)
         ids = {escrow_id(job_id): job_id for job_id in job_ids}
         return {ids[i]: None for i in preload(self.repository, self.store, ids.keys())}
 
@@ -155,10 +173,6 @@ class SettlementApplication(Application[UUID]):
                working: dict[str, Escrow | None]) -> tuple[Outcome, str | None]:
         job_id = None
         try:
-            if command.type in handlers.PAYOUT_TYPES:
-                # Payout results arrive before payouts are issued only by mistake.
-                payout = command.data.get("payout_id")
-                raise NotFound(f"unknown payout {payout}", "unknown_payout")
             job_id = command.job_id
             if job_id not in working:
                 working[job_id] = self.escrow(job_id)
@@ -173,6 +187,14 @@ class SettlementApplication(Application[UUID]):
         working[job_id] = escrow
         return Outcome(command, APPLIED, events=list(escrow.collect_events())), job_id
 
+    def _apply_payout_result(self, command: Command,
+                             parties: dict[UUID, PartyPayouts]) -> Outcome:
+        try:
+            party = apply_payout_result(self.repository, command, parties)
+        except SettlementError as error:  # validated before emitting: nothing changed
+            return Outcome(command, REJECTED, error)
+        return Outcome(command, APPLIED, events=list(party.collect_events()))
+
     @staticmethod
     def _repeat(command: Command, prior: CommandRecord) -> Outcome:
         if prior.digest == command.digest:
@@ -185,7 +207,8 @@ class SettlementApplication(Application[UUID]):
         the events are ours and already in command order."""
         processing = ProcessingEvent[UUID]()
         processing.events = list(batch.events)
-        processing.aggregates = {e.id: e for e in batch.escrows.values() if e is not None}
+        changed: list[Aggregate] = [e for e in batch.escrows.values() if e is not None]
+        processing.aggregates = {a.id: a for a in [*changed, *batch.parties.values()]}
         processing.saved_kwargs = {"commands": batch.records, "positions": positions}
         self._record(processing)
 
@@ -205,3 +228,15 @@ class SettlementApplication(Application[UUID]):
             for job_id in working:
                 with contextlib.suppress(KeyError):
                     cache.get(escrow_id(job_id), evict=True)
+
+
+def _carried(commands: Iterable[Command],
+             escrows: Mapping[str, Escrow | None]) -> dict[str, Escrow | None]:
+    """The escrows (or None: still absent) of an uncommitted earlier batch that
+    `commands` refer to."""
+    carried = {}
+    for command in commands:
+        job_id = command.data.get("job_id")
+        if isinstance(job_id, str) and job_id in escrows:
+            carried[job_id] = escrows[job_id]
+    return carried

@@ -16,6 +16,7 @@ from settlement.application import SettlementApplication
 from settlement.audit import chain_rows
 from settlement.events_out import to_cloud_event
 from settlement.ledger.chain import GENESIS, ChainedEvent, Verification, link
+from settlement.relay.records import is_settlement_event
 
 CSV_COLUMNS = ("position", "job_id", "version", "type", "time", "causation_id", "hash",
                "prev_hash", "originator_id", "topic", "state")
@@ -39,7 +40,7 @@ def export_rows(app: SettlementApplication, *, start: datetime | None = None,
 def _row(app: SettlementApplication, position: int, stored: ChainedEvent, hash_: str | None,
          prev_hash: str | None) -> dict[str, Any]:
     event = app.mapper.to_domain_event(_notification(stored))
-    wire = to_cloud_event(position, event) if hasattr(event, "job_id") else None
+    wire = to_cloud_event(position, event) if is_settlement_event(event) else None
     return {
         "position": position, "job_id": getattr(event, "job_id", None),
         "version": stored.originator_version, "type": wire["type"] if wire else stored.topic,

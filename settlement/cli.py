@@ -7,11 +7,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from settlement.api.cli import add_commands as add_api_commands
 from settlement.cli_options import add_loop_options
 from settlement.config import Settings
 from settlement.logging import configure_logging
+from settlement.payouts.cli import add_commands as add_payout_commands
 from settlement.projections.cli import add_commands as add_projection_commands
 from settlement.relay.cli import add_commands as add_relay_commands
+from settlement.service import add_commands as add_run_commands
+from settlement.timers_cli import add_commands as add_timer_commands
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,6 +107,10 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--job", help="only this job's events")
     export.set_defaults(func=_audit_export)
     add_relay_commands(commands)
+    add_api_commands(commands)
+    add_payout_commands(commands)
+    add_timer_commands(commands)
+    add_run_commands(commands)
     add_projection_commands(commands)
     return root
 

@@ -7,6 +7,7 @@ parsers turn wire values into typed ones with stable codes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -41,8 +42,10 @@ class Command:
             raise InvalidInput("time must carry a timezone", "time_format")
         return cls(command_id, type_, time, data, digest_of(type_, time, data))
 
-    @property
+    @functools.cached_property
     def job_id(self) -> str:
+        """Checked once per command (read several times while applying it); an
+        invalid one raises every time."""
         return identifier(self.data.get("job_id"), "job_id")
 
 

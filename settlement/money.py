@@ -32,15 +32,26 @@ class Money(moneyed.Money):
 
     def __add__(self, other: object) -> Money:
         if type(other) is Money and other.currency is self.currency:
-            return Money(self.amount + other.amount, self.currency)
+            return _new(self.amount + other.amount, self.currency)
         return super().__add__(other)
 
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> Money:
         if type(other) is Money and other.currency is self.currency:
-            return Money(self.amount - other.amount, self.currency)
+            return _new(self.amount - other.amount, self.currency)
         return super().__sub__(other)
+
+
+def _new(amount: Decimal, currency: Currency) -> Money:
+    """`Money(amount, currency)` for a Decimal and a `Currency` object, without the
+    constructor's conversions (a `Money` is a plain object with these two attributes)."""
+    result = _object_new(Money)
+    result.__dict__.update(amount=amount, currency=currency)
+    return result
+
+
+_object_new = object.__new__
 
 
 def currency_of(code: object) -> Currency:
@@ -62,6 +73,11 @@ def exponent(currency: str) -> int:
 
 
 @functools.cache
+def _currency(code: str) -> Currency:
+    return get_currency(str(code).upper())
+
+
+@functools.cache
 def zero(currency: str) -> Money:
     """Zero in `currency`: one shared instance, as `Money` is never mutated."""
     return Money(Decimal(0), currency)
@@ -75,7 +91,7 @@ def minor_unit(currency: str) -> Decimal:
 
 def floor(value: Decimal, currency: str) -> Money:
     """Round down to the currency's minor unit: the only rounding the service does."""
-    return Money(value.quantize(minor_unit(currency), rounding=ROUND_FLOOR), currency)
+    return _new(value.quantize(minor_unit(currency), rounding=ROUND_FLOOR), _currency(currency))
 
 
 def money(amount: Decimal, currency: str, allow_zero: bool = False) -> Money:

@@ -128,7 +128,8 @@ def _decide(scan: LedgerScan, party_type: PartyType, party_id: str, run_id: str,
              else PartyPayouts.open(party_type, party_id, run_id=run_id, at=now))
     for amount in scan.payable(party_type, party_id):
         if payout_id_of(run_id, party_type, party_id, amount.currency.code) not in party.payouts:
-            party.initiate(run_id, amount, scan.position, now)
+            party.initiate(run_id, amount, scan.position, now,
+                           scan.open_items(party_type, party_id, amount.currency.code))
     return party
 
 

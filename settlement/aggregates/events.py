@@ -8,6 +8,7 @@ movements with every computed amount.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -50,6 +51,13 @@ def movement_fields(event_class: type) -> tuple[str, ...]:
     materialises the event's `__dict__` (both showed up in profiles)."""
     return tuple(name for name, hint in get_type_hints(event_class).items()
                  if _can_hold_movement(hint))
+
+
+@functools.cache
+def field_names(event_class: type) -> tuple[str, ...]:
+    """The fields of `event_class`, in declaration order (the order its `__init__`
+    assigns them, and so the order they are stored in)."""
+    return tuple(f.name for f in dataclasses.fields(event_class))
 
 
 def _can_hold_movement(hint: Any) -> bool:

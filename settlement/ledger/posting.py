@@ -24,9 +24,46 @@ class Posting:
         return self.amount.amount if self.side == "debit" else -self.amount.amount
 
 
+def posting(account: str, side: Side, amount: Money) -> Posting:
+    """`Posting(account, side, amount)`, built without the frozen dataclass's
+    per-field `object.__setattr__` (every event makes a handful)."""
+    line = _object_new(Posting)
+    line.__dict__.update(account=account, side=side, amount=amount)
+    return line
+
+
+_object_new = object.__new__
+
+
 def check_balanced(postings: Iterable[Posting]) -> None:
     """Refuse unbalanced, cross-currency, zero or negative postings."""
     lines = list(postings)
+    # Every event checks its postings: first a quick pass over well-formed lines,
+    # and only if it sees anything wrong, the checks below (which name the problem).
+    if lines:
+        currency = lines[0].amount.currency.code
+        debits = credits = _ZERO
+        for p in lines:
+            amount = p.amount
+            if amount.currency.code != currency or amount.amount <= 0:
+                break
+            if p.side == "debit":
+                debits += amount.amount
+            elif p.side == "credit":
+                credits += amount.amount
+            else:
+                break
+        else:
+            if debits == credits:
+                return
+    _diagnose(lines)
+
+
+_ZERO = Decimal(0)
+
+
+def _diagnose(lines: list[Posting]) -> None:
+    """Raise for the first problem of `lines`, in the documented order."""
     currencies = {p.amount.currency.code for p in lines}
     if len(currencies) > 1:
         raise LedgerError(f"postings mix currencies {sorted(currencies)}", "ledger_cross_currency")

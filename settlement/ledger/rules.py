@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from settlement.ledger import accounts
-from settlement.ledger.posting import Posting, Side, check_balanced
+from settlement.ledger.posting import Posting, Side, check_balanced, posting
 from settlement.money import Money
 from settlement.movements import Funding, Movement, Refund, Release
 
 
 def _lines(*lines: tuple[str, Side, Money]) -> list[Posting]:
     """Postings of the `(account, side, amount)` lines, zero lines omitted."""
-    return [Posting(account, side, amount) for account, side, amount in lines
+    return [posting(account, side, amount) for account, side, amount in lines
             if amount.amount != 0]
 
 

@@ -10,6 +10,7 @@ comes in as an argument.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,9 +57,11 @@ class PartyPayouts(Aggregate):
                            timestamp=at, party_type=party_type, party_id=party_id,
                            causation_id=run_causation(run_id), postings=[])
 
-    def initiate(self, run_id: str, amount: Money, as_of_position: int, at: datetime) -> str:
+    def initiate(self, run_id: str, amount: Money, as_of_position: int, at: datetime,
+                 items: Sequence[Mapping[str, str]] = ()) -> str:
         """Pay `amount` out of the party's account, decided on the ledger as of
-        `as_of_position`; returns the payout id.
+        `as_of_position`; returns the payout id. `items`: what it pays,
+        `{job_id, item_id, amount}` each.
 
         Rejections, in order: invalid_identifier (run id), payout_exists,
         payout_not_positive, stale_balance, too_many_payouts.
@@ -76,7 +79,8 @@ class PartyPayouts(Aggregate):
                            "too_many_payouts")
         self._emit(ev.PayoutInitiated, payout_id, run_causation(run_id), at,
                    account=self.account, amount=amount, as_of_position=as_of_position,
-                   run_id=run_id, postings=initiated_postings(self.account, amount))
+                   run_id=run_id, items=[dict(item) for item in items],
+                   postings=initiated_postings(self.account, amount))
         return payout_id
 
     def settle(self, payout_id: str, bank_ref: str, *, causation_id: str, at: datetime) -> None:

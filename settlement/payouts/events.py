@@ -3,12 +3,14 @@ runs again on every replay, so it never validates, reads a clock or config.
 
 Every payout event carries `payout_id`, the party, `causation_id` (the payout
 run or the bank's result) and `postings` (SPEC §6). The stream's opening event
-moves no money and names no payout.
+moves no money and names no payout. A `PayoutInitiated` lists the `items` it
+pays: `{job_id, item_id, amount}` (amount a decimal string), the releases (or
+refunds) credited to the account and not yet in a live payout.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,7 @@ class Payout:
     amount: Money
     as_of_position: int
     initiated_at: datetime
+    items: list[dict[str, str]] = field(default_factory=list)
     status: str = INITIATED
     bank_ref: str | None = None
     reason: str | None = None
@@ -58,11 +61,12 @@ class PayoutInitiated(PayoutEvent):
     amount: Money
     as_of_position: int
     run_id: str
+    items: list[dict[str, str]]
 
     def apply(self, aggregate: PartyPayouts) -> None:
         aggregate.payouts[self.payout_id] = Payout(
             self.payout_id, self.run_id, self.account, self.amount, self.as_of_position,
-            self.timestamp)
+            self.timestamp, list(self.items))
         aggregate.as_of_position = self.as_of_position
 
 

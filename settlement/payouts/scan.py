@@ -7,6 +7,10 @@ included: an amount in transit is no longer payable. It also replays every
 party's payout stream up to P, so a payout decided on the scan is stored on
 top of exactly the stream version the balance saw; if anything was stored
 after that, the store refuses it. `advance` reads on from where it stopped.
+
+It also keeps, per account and currency, the items credited to it and not in a
+live payout (a release's net to the worker's payable account, a refund to the
+client's refundable account): a payout pays them, a failed payout returns them.
 """
 
 from __future__ import annotations
@@ -17,10 +21,18 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from settlement.aggregates.events import Opened, movement_fields, movements_in
+from settlement.ledger import accounts
 from settlement.ledger.payout_rules import PartyType, party_of_account, payout_account
-from settlement.money import Money
+from settlement.money import Money, format_amount
+from settlement.movements import Refund, Release
 from settlement.payouts.aggregate import PartyPayouts
-from settlement.payouts.events import PARTY_PAYOUTS_EVENTS
+from settlement.payouts.events import (
+    PARTY_PAYOUTS_EVENTS,
+    PayoutEvent,
+    PayoutFailed,
+    PayoutInitiated,
+)
 
 LOG_PAGE_EVENTS = 1_000
 
@@ -30,6 +42,9 @@ class LedgerScan:
         self.position = 0  # P: every event up to here is counted, none after it
         self._balances: dict[str, dict[str, Decimal]] = {}  # account → currency → balance
         self.parties: dict[UUID, PartyPayouts] = {}
+        self._clients: dict[str, str] = {}  # job id → client id
+        # account → currency → (job_id, item_id) → amount not yet in a live payout
+        self._open: dict[str, dict[str, dict[tuple[str, str], Decimal]]] = {}
 
     def advance(self, app: Application[UUID]) -> int:
         """Read every event stored after `position` up to the log's current end;
@@ -47,6 +62,12 @@ class LedgerScan:
         return read
 
     def _take(self, event: Any) -> None:
+        if isinstance(event, PayoutEvent):
+            self._take_payout(event)
+        elif isinstance(event, Opened):
+            self._clients[event.job_id] = event.client_id
+        if hasattr(event, "job_id"):
+            self._take_items(event)
         if isinstance(event, PARTY_PAYOUTS_EVENTS):
             party = event.mutate(self.parties.get(event.originator_id))
             assert isinstance(party, PartyPayouts)
@@ -56,6 +77,43 @@ class LedgerScan:
                 currencies = self._balances.setdefault(posting.account, {})
                 currency = posting.amount.currency.code
                 currencies[currency] = currencies.get(currency, Decimal(0)) - posting.signed()
+
+    def _take_items(self, event: Any) -> None:
+        kind: type = type(event)
+        for movement in movements_in(getattr(event, f) for f in movement_fields(kind)):
+            if isinstance(movement, Release):
+                self._credit(accounts.worker_payable(movement.worker_id), event.job_id,
+                             movement.item_id, movement.net)
+            elif isinstance(movement, Refund) and event.job_id in self._clients:
+                self._credit(accounts.client_refundable(self._clients[event.job_id]),
+                             event.job_id, movement.item_id, movement.amount)
+
+    def _credit(self, account: str, job_id: str, item_id: str, amount: Money) -> None:
+        if amount.amount > 0:
+            items = self._open.setdefault(account, {}).setdefault(amount.currency.code, {})
+            items[(job_id, item_id)] = items.get((job_id, item_id), Decimal(0)) + amount.amount
+
+    def _take_payout(self, event: PayoutEvent) -> None:
+        """A payout takes its items out of the open ones; a failed one puts them back
+        (read from its stream before the failure is applied to it)."""
+        if isinstance(event, PayoutInitiated):
+            currency = self._open.get(event.account, {}).get(event.amount.currency.code, {})
+            for item in event.items:
+                currency.pop((item["job_id"], item["item_id"]), None)
+        elif isinstance(event, PayoutFailed):
+            party = self.parties.get(event.originator_id)
+            payout = party.payouts.get(event.payout_id) if party is not None else None
+            for item in payout.items if payout is not None else ():
+                self._credit(event.account, item["job_id"], item["item_id"],
+                             Money(Decimal(item["amount"]), event.amount.currency))
+
+    def open_items(self, party_type: PartyType, party_id: str,
+                   currency: str) -> list[dict[str, str]]:
+        """The items a payout of the party in `currency` would pay, in (job, item) order."""
+        items = self._open.get(payout_account(party_type, party_id), {}).get(currency, {})
+        return [{"job_id": job_id, "item_id": item_id,
+                 "amount": format_amount(Money(amount, currency))}
+                for (job_id, item_id), amount in sorted(items.items())]
 
     def payable_parties(self) -> list[tuple[PartyType, str]]:
         """Every party with a positive balance in some currency, in account order."""

@@ -33,7 +33,10 @@ class AuditRow:
 
 def audit_row(event: Event) -> AuditRow:
     data = event.data
-    if any(key in data for key in CHAIN_FIELDS):
-        data = {key: value for key, value in data.items() if key not in CHAIN_FIELDS}
+    hash_, prev_hash = data.get("hash"), data.get("prev_hash")
+    if "hash" in data or "prev_hash" in data:
+        data = dict(data)
+        for key in CHAIN_FIELDS:
+            data.pop(key, None)
     return AuditRow(event.position, event.job_id, event.version, event.type, event.time,
-                    event.causation_id, data, event.data.get("hash"), event.data.get("prev_hash"))
+                    event.causation_id, data, hash_, prev_hash)

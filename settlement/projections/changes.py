@@ -17,7 +17,22 @@ from settlement.projections.errors import VersionGap
 from settlement.projections.escrows import EscrowRow, ItemRow, escrow_row, item_row
 from settlement.projections.jobs import evolve, job_of
 from settlement.projections.ledger import BalanceDelta, Entry, balance_deltas, entries
-from settlement.projections.receivables import ReceivableChange, ReceivableRow, change, receivable
+from settlement.projections.payouts import (
+    WORKER,
+    PayoutItemRow,
+    PayoutView,
+    evolve_payout,
+    is_payout,
+    item_rows,
+    payout_of,
+)
+from settlement.projections.receivables import (
+    PAYABLE_STATES,
+    ReceivableChange,
+    ReceivableRow,
+    change,
+    receivable,
+)
 from settlement.projections.views import ItemView, JobView
 
 ItemKey = tuple[str, str]  # (job_id, item_id)
@@ -45,8 +60,7 @@ def is_repeat(job: JobView | None, event: Event) -> bool:
 
 def project(job: JobView | None, items: Mapping[str, ItemView], event: Event) -> Projected | None:
     # Ledger and audit rows are the same for every event; what an event folds into
-    # and how repeats are told apart depends on its stream. Payout events (a later
-    # issue) will get their own view and rule here: `job_of` refuses them until then.
+    # and how repeats are told apart depends on its stream (payouts: `fold`).
     job_of(event)
     if is_repeat(job, event):
         return None
@@ -64,6 +78,7 @@ class Changes:
     history: list[ReceivableChange] = field(default_factory=list)
     jobs: dict[str, JobView] = field(default_factory=dict)
     items: dict[ItemKey, ItemView] = field(default_factory=dict)
+    payouts: dict[str, PayoutView] = field(default_factory=dict)
     duplicates: int = 0
 
     @property
@@ -84,19 +99,49 @@ class Changes:
         return [item_row(self.jobs[key[0]], self.items[key]) for key in sorted(self.items)]
 
     def receivables(self) -> list[ReceivableRow]:
-        return [receivable(self.jobs[key[0]], self.items[key]) for key in sorted(self.items)]
+        # An item's last history row is its receivable: the same item, and a job's
+        # client and currency never change (built again only for an item without one).
+        last = {(c.row.job_id, c.row.item_id): c.row for c in self.history}
+        return [last.get(key) or receivable(self.jobs[key[0]], self.items[key])
+                for key in sorted(self.items)]
+
+    def payout_rows(self) -> list[PayoutView]:
+        return [self.payouts[payout_id] for payout_id in sorted(self.payouts)]
+
+    def payout_items(self) -> list[PayoutItemRow]:
+        return sorted((row for view in self.payout_rows() for row in item_rows(view)),
+                      key=lambda r: (r.job_id, r.item_id, r.payout_id))
+
+    def paid_out_keys(self) -> list[ItemKey]:
+        """Receivables whose `paid_out` may have changed: items a worker payout of
+        the batch names, and items the batch made payable."""
+        keys = {(r.job_id, r.item_id) for r in self.payout_items() if r.party_type == WORKER}
+        keys.update(key for key, item in self.items.items() if item.state in PAYABLE_STATES)
+        return sorted(keys)
 
 
 def fold(events: Iterable[Event], jobs: Mapping[str, JobView],
-         items: Mapping[ItemKey, ItemView]) -> Changes:
-    """Project `events` in order from the stored `jobs` and `items` (those the
-    events name); nothing is read or written here."""
+         items: Mapping[ItemKey, ItemView],
+         payouts: Mapping[str, PayoutView] | None = None) -> Changes:
+    """Project `events` in order from the stored `jobs`, `items` and `payouts`
+    (those the events name); nothing is read or written here."""
     changes = Changes()
     views = dict(jobs)
+    payout_views = dict(payouts or {})
     known: dict[str, dict[str, ItemView]] = {}  # per job: its items as the batch left them
     for (job_id, item_id), item in items.items():
         known.setdefault(job_id, {})[item_id] = item
     for event in events:
+        if is_payout(event):
+            payout_id = payout_of(event)
+            view = payout_views.get(payout_id)
+            if view is not None and event.position <= view.position:
+                changes.duplicates += 1
+                continue
+            payout_views[payout_id] = changes.payouts[payout_id] = evolve_payout(view, event)
+            changes.entries += entries(event)
+            changes.audit.append(audit_row(event))
+            continue
         job_id = job_of(event)
         job_items = known.setdefault(job_id, {})
         result = project(views.get(job_id), job_items, event)

@@ -17,7 +17,7 @@ TYPE_PREFIX = "settlement."
 @dataclass(frozen=True, slots=True)
 class Event:
     position: int
-    job_id: str | None  # None for events of other streams (payouts, a later issue)
+    job_id: str | None  # None for events of other streams (payouts: `data.payout_id`)
     version: int
     type: str  # the CloudEvent type, e.g. "settlement.milestone_funded"
     time: datetime

@@ -66,6 +66,7 @@ class Projector:
         self._stored: dict[TopicPartition, int] = {}  # next offset as stored in PostgreSQL
         self._floor: dict[TopicPartition, int] = {}  # records below it were read already
         self._generation = 0  # assignments so far: a batch read before the last is stale
+        self._offsets_commit: asyncio.Task[None] | None = None  # the latest, in the background
 
     def snapshot(self) -> dict[str, Any]:
         """The metrics with the lag behind the event store (SPEC §7 `/metrics`)."""
@@ -101,6 +102,8 @@ class Projector:
                         time.monotonic() - idle_since > idle_exit_s:
                     break
         finally:
+            if self._offsets_commit is not None:
+                await self._offsets_commit
             await consumer.stop()
         return self.metrics
 
@@ -189,9 +192,20 @@ class Projector:
             return
         self.metrics.record(applied=changes.applied, duplicates=changes.duplicates,
                             max_position=changes.max_position, now=time.monotonic())
+        # Only monitoring depends on Kafka's offsets: committed in the background,
+        # in order, while the next batch is read.
+        self._offsets_commit = asyncio.create_task(self._commit_offsets(
+            consumer, {TopicPartition(a.topic, a.partition): a.end for a in advances},
+            self._offsets_commit))
+
+    async def _commit_offsets(self, consumer: AIOKafkaConsumer,
+                              offsets: dict[TopicPartition, int],
+                              previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await previous
         try:
-            await consumer.commit({TopicPartition(a.topic, a.partition): a.end for a in advances})
-        except KafkaError as exc:  # Only monitoring depends on Kafka's offsets.
+            await consumer.commit(offsets)
+        except KafkaError as exc:
             self.log.warning("projector.offset_commit_failed", error=str(exc))
 
     def _read(self, batches: Records) -> tuple[list[Event], list[PartitionAdvance]]:

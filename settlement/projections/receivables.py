@@ -3,8 +3,8 @@
 One row per item: the worker's claim, whether it is protected (its amount held
 in escrow, or already released and payable) and the Freelance Act deadline:
 paid out within 60 days of delivery. `overdue` depends on the reader's `now`,
-so it is derived when read (`is_overdue`), never stored. Payouts (a later
-issue) set `paid_out`.
+so it is derived when read (`is_overdue`), never stored. `paid_out` is true while
+a worker payout that has not failed names the item (see `payouts`).
 """
 
 from __future__ import annotations
@@ -61,8 +61,11 @@ def claim(item: ItemView) -> Decimal:
     return item.amount
 
 
+_PAYMENT_PERIOD = timedelta(days=PAYMENT_DAYS)
+
+
 def due_by(delivered_at: datetime | None) -> datetime | None:
-    return None if delivered_at is None else delivered_at + timedelta(days=PAYMENT_DAYS)
+    return None if delivered_at is None else delivered_at + _PAYMENT_PERIOD
 
 
 def receivable(job: JobView, item: ItemView) -> ReceivableRow:

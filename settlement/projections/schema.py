@@ -76,6 +76,17 @@ TABLES = (
     Table("audit_log", "position bigint NOT NULL, job_id text, version bigint NOT NULL, "
           "type text NOT NULL, time timestamptz NOT NULL, causation_id text NOT NULL, "
           "data jsonb NOT NULL, hash text, prev_hash text", ("position",), ("job_id, position",)),
+    # SPEC §7 `GET /v1/payouts`; `position`: of the payout's last event applied.
+    Table("payouts", "payout_id text NOT NULL, party_type text NOT NULL, "
+          "party_id text NOT NULL, currency text NOT NULL, amount numeric NOT NULL, "
+          "status text NOT NULL, items jsonb NOT NULL, position bigint NOT NULL",
+          ("payout_id",), ("status, payout_id",)),
+    # Which payout pays which item: a receivable's `paid_out` is derived from it
+    # (as of an instant: initiated by then and not failed by then).
+    Table("payout_items", "job_id text NOT NULL, item_id text NOT NULL, "
+          "payout_id text NOT NULL, party_type text NOT NULL, status text NOT NULL, "
+          "initiated_at timestamptz, failed_at timestamptz",
+          ("job_id", "item_id", "payout_id")),
 )
 DIGESTED = tuple(table for table in TABLES if table.digested)
 

@@ -24,9 +24,12 @@ from settlement.projections.envelope import Event
 from settlement.projections.errors import PositionConflict
 from settlement.projections.escrows import ItemRow, item_view
 from settlement.projections.jobs import item_ids, job_of
+from settlement.projections.payouts import PayoutView, is_payout, payout_of, view_of_row
 from settlement.projections.schema import checked_name
 from settlement.projections.views import ItemView, JobView
-from settlement.projections.writes import ITEM_COLUMNS, WRITES
+from settlement.projections.writes import ITEM_COLUMNS, PAYOUT_COLUMNS, WRITES
+
+_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,16 @@ class Store:
         self._select_positions = sql.SQL(
             "SELECT topic, partition, next_offset, last_position FROM {}.positions "
             "WHERE projector = %s").format(s)
+        self._select_payouts = sql.SQL(
+            "SELECT {} FROM {}.payouts WHERE payout_id = ANY(%s)").format(
+                sql.SQL(", ").join(sql.Identifier(n) for n, _ in PAYOUT_COLUMNS), s)
         self._writes = [(write, write.statement(self.schema)) for write in WRITES]
 
     # Reading -----------------------------------------------------------------------
 
     def load(self, events: Sequence[Event]) -> tuple[dict[str, JobView], dict[ItemKey, ItemView]]:
         """The stored views of the events' jobs and the stored items they name."""
+        events = [e for e in events if not is_payout(e)]
         job_ids = sorted({job_of(e) for e in events})
         keys = sorted({(job_of(e), item_id) for e in events for item_id in item_ids(e)})
         with self.conn.cursor(row_factory=tuple_row) as cur:
@@ -83,6 +90,15 @@ class Store:
                     row = ItemRow(*values)
                     items[(row.job_id, row.item_id)] = item_view(row)
         return jobs, items
+
+    def load_payouts(self, events: Sequence[Event]) -> dict[str, PayoutView]:
+        """The stored payouts the batch's payout events name."""
+        payout_ids = sorted({payout_of(e) for e in events if is_payout(e)})
+        if not payout_ids:
+            return {}
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self._select_payouts, (payout_ids,))
+            return {row[0]: view_of_row(row) for row in cur}
 
     def max_position(self) -> int:
         """The highest event position applied (0 when none is)."""
@@ -108,11 +124,16 @@ class Store:
 
     def apply_batch(self, events: Sequence[Event], projector: str = "",
                     advances: Iterable[PartitionAdvance] = ()) -> Changes:
-        """Fold `events` and store the changes and the positions in one transaction."""
+        """Fold `events` and store the changes and the positions in one transaction.
+
+        The commit does not wait for its WAL flush (`synchronous_commit = off`, this
+        transaction only): a server crash can lose the last batches, and their
+        consumed positions with them, so they are read and applied again."""
         with self.conn.transaction():
+            self.conn.execute(_ASYNC_COMMIT, prepare=True)
             self._advance_positions(projector, advances)
             jobs, items = self.load(events)
-            changes = fold(events, jobs, items)
+            changes = fold(events, jobs, items, self.load_payouts(events))
             self.write(changes)
         return changes
 

@@ -45,6 +45,12 @@ HISTORY_COLUMNS = [*RECEIVABLE_COLUMNS[:2], ("version", "bigint"), ("position", 
 VIEW_COLUMNS = [("job_id", "text"), ("version", "bigint"), ("view", "jsonb")]
 BALANCE_COLUMNS = [("account", "text"), ("currency", "text"), ("debits", "numeric"),
                    ("credits", "numeric")]
+PAYOUT_COLUMNS = [("payout_id", "text"), ("party_type", "text"), ("party_id", "text"),
+                  ("currency", "text"), ("amount", "numeric"), ("status", "text"),
+                  ("items", "jsonb"), ("position", "bigint")]
+PAYOUT_ITEM_COLUMNS = [("job_id", "text"), ("item_id", "text"), ("payout_id", "text"),
+                       ("party_type", "text"), ("status", "text"),
+                       ("initiated_at", "timestamptz"), ("failed_at", "timestamptz")]
 
 
 def _names(columns: Sequence[Column]) -> sql.Composable:
@@ -136,9 +142,43 @@ def _history(changes: Changes) -> list[tuple[Any, ...]]:
             for c in changes.history]
 
 
+def _payouts(changes: Changes) -> list[tuple[Any, ...]]:
+    return [(v.payout_id, v.party_type, v.party_id, v.currency, v.amount, v.status,
+             orjson.dumps(list(v.items)).decode(), v.position) for v in changes.payout_rows()]
+
+
+def _payout_items(changes: Changes) -> list[tuple[Any, ...]]:
+    return list(map(_attrs(PAYOUT_ITEM_COLUMNS), changes.payout_items()))
+
+
+@dataclass(frozen=True)
+class PaidOut:
+    """Recompute `receivables.paid_out` of the batch's payable or paid-out items from
+    `payout_items` (a worker payout that has not failed), after both are written:
+    the result does not depend on which of the two arrived first."""
+
+    table: str = "receivables"
+    rows: Rows = lambda changes: changes.paid_out_keys()  # noqa: E731
+
+    def statement(self, schema: str) -> sql.Composed:
+        paid = sql.SQL(
+            "EXISTS (SELECT 1 FROM {}.payout_items AS p WHERE p.job_id = r.job_id "
+            "AND p.item_id = r.item_id AND p.party_type = 'worker' "
+            "AND p.status <> 'failed')").format(sql.Identifier(schema))
+        return sql.SQL(
+            "UPDATE {}.receivables AS r SET paid_out = {} "
+            "FROM unnest(%b::text[], %b::text[]) AS k(job_id, item_id) "
+            "WHERE r.job_id = k.job_id AND r.item_id = k.item_id "
+            "AND r.paid_out IS DISTINCT FROM {}").format(sql.Identifier(schema), paid, paid)
+
+    def run(self, cur: Cursor[Any], statement: sql.Composed, rows: list[tuple[Any, ...]]) -> None:
+        cur.execute(statement, [list(column) for column in zip(*rows, strict=True)],
+                    prepare=True)
+
+
 # In this order: entries first, then balance rows (locked in key order, so two
 # writers never deadlock), then the rest.
-WRITES: tuple[Append | Upsert, ...] = (
+WRITES: tuple[Append | Upsert | PaidOut, ...] = (
     Append("ledger_entries", ENTRY_COLUMNS, _entries),
     Upsert("balances", BALANCE_COLUMNS, ("account", "currency"), _balances,
            "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
@@ -149,4 +189,11 @@ WRITES: tuple[Append | Upsert, ...] = (
     # Every column but `paid_out`, which belongs to payouts.
     Upsert("receivables", RECEIVABLE_COLUMNS, ("job_id", "item_id"), _receivables),
     Append("receivables_history", HISTORY_COLUMNS, _history),
+    Upsert("payouts", PAYOUT_COLUMNS, ("payout_id",), _payouts),
+    # A batch without the payout's initiated (failed) event knows no such time.
+    Upsert("payout_items", PAYOUT_ITEM_COLUMNS, ("job_id", "item_id", "payout_id"),
+           _payout_items, "status = EXCLUDED.status, "
+           "initiated_at = coalesce(EXCLUDED.initiated_at, t.initiated_at), "
+           "failed_at = coalesce(EXCLUDED.failed_at, t.failed_at)"),
+    PaidOut(),  # last: after receivables and payout_items
 )

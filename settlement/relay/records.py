@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
+from eventsourcing.persistence import Mapper, Notification
 
 from settlement.aggregates.events import EscrowEvent, Opened
-from settlement.events_out import to_cloud_event
+from settlement.events_out import Chain, stored_cloud_event, to_cloud_event
+from settlement.payouts.events import PayoutEvent
 
 # Far above any escrow event (ingestion refuses input records above 256 KiB) and
 # below the producer's request limit, so a record that large is a bug, not load.
@@ -20,7 +23,8 @@ class RecordTooLarge(ValueError):
 
 @dataclass(frozen=True)
 class OutRecord:
-    """One record for `settlement.events`: the key is the job id in UTF-8."""
+    """One record for `settlement.events`: the key is the job id (payout events:
+    the payout id) in UTF-8."""
 
     position: int
     key: bytes
@@ -28,19 +32,38 @@ class OutRecord:
 
 
 def is_settlement_event(event: object) -> bool:
-    """Whether `event` is published: the escrow events (other aggregates' are not)."""
-    return isinstance(event, EscrowEvent | Opened)
+    """Whether `event` is published: escrow and payout events (a payout stream's
+    opening, which moves no money and names no payout, is not)."""
+    return isinstance(event, EscrowEvent | Opened | PayoutEvent)
 
 
-def to_record(position: int, event: object) -> OutRecord | None:
+def published(mapper: Mapper[Any], stored: Notification,
+              chain: Chain | None = None) -> dict[str, Any] | None:
+    """The CloudEvent of the stored event `stored` (with its audit `chain`), None if
+    it is not published: straight from the stored JSON where `stored_cloud_event`
+    maps it, else through the domain event."""
+    direct = stored_cloud_event(stored.id, stored.topic, stored.originator_version,
+                                stored.state, chain)
+    if direct is not None:
+        return direct
+    event = mapper.to_domain_event(stored)
+    return to_cloud_event(stored.id, event, chain) if is_settlement_event(event) else None
+
+
+def to_record(position: int, event: object, chain: Chain | None = None) -> OutRecord | None:
     """The record of the stored `event` at global `position`; None if not published."""
     if not is_settlement_event(event):
         return None
-    cloud_event = to_cloud_event(position, event)
+    return record_of(to_cloud_event(position, event, chain))
+
+
+def record_of(cloud_event: dict[str, Any]) -> OutRecord:
+    """The record of a published CloudEvent (`to_cloud_event`)."""
+    position = cloud_event["data"]["position"]
     value = orjson.dumps(cloud_event)
     if len(value) > RECORD_BYTES_MAX:
         raise RecordTooLarge(
             f"the event at position {position} encodes to {len(value)} bytes, "
             f"above {RECORD_BYTES_MAX}"
         )
-    return OutRecord(position, cloud_event["data"]["job_id"].encode("utf-8"), value)
+    return OutRecord(position, cloud_event["subject"].encode("utf-8"), value)

@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import UnknownError
 from aiokafka.structs import RecordMetadata
 from eventsourcing.persistence import Notification
 from structlog.typing import FilteringBoundLogger
@@ -20,8 +22,9 @@ from settlement.logging import get_logger
 from settlement.relay.follower import Follower
 from settlement.relay.offsets import OffsetWatch
 from settlement.relay.positions import RelayPositions
-from settlement.relay.records import to_record
+from settlement.relay.records import OutRecord, published, record_of
 from settlement.relay.stats import RelayStats
+from settlement.relay.stored import StoredEvents
 
 BATCH_EVENTS_MAX = 1_000
 BATCH_EVENTS_LIMIT = 10_000
@@ -46,9 +49,11 @@ class Relay:
         self.batch_events_max, self.partitions = batch_events_max, partitions
         self.progress_every = progress_every
         self.positions = RelayPositions(app.store)
+        self.stored = StoredEvents(app.store)
         self.stats = RelayStats()
         self.log = get_logger(component="relay", relay=name, topic=self.topic)
         self._offsets = OffsetWatch()
+        self._created_topic = False  # by this run: the broker had lost it
         self._progress_at = progress_every
 
     async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> RelayStats:
@@ -69,6 +74,7 @@ class Relay:
     async def prepare(self) -> None:
         """Create the topic (it is gone after the broker lost its data) and the table."""
         created = await ensure_topics(self.bootstrap, [self.topic], partitions=self.partitions)
+        self._created_topic = bool(created)
         if created:
             self.log.info("relay.topic_created", partitions=self.partitions)
         await asyncio.to_thread(self.positions.create_table)
@@ -113,10 +119,16 @@ class Relay:
         assert stats.position < batch[0].id, "the log is followed in order"
         if not stats.first_batch_at:
             stats.first_batch_at = time.perf_counter()
-        records = [to_record(n.id, self.app.mapper.to_domain_event(n)) for n in batch]
+        records = await asyncio.to_thread(self._records, batch)
         sends = [await producer.send(self.topic, key=r.key, value=r.value)
                  for r in records if r is not None]
-        acks = await asyncio.wait_for(asyncio.gather(*sends), SEND_TIMEOUT_S)
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*sends), SEND_TIMEOUT_S)
+        except UnknownError:
+            if not self._created_topic:
+                raise
+            await self._clear_lost_topic(log)
+            return False  # nothing stored: follow again from the stored position
         self._check_offsets(acks, log)
         failpoints.hit("relay.after_publish")
         stats.published += len(acks)
@@ -133,6 +145,30 @@ class Relay:
             self._progress_at = stats.published + self.progress_every
             log.info("relay.progress", **stats.as_dict())
         return True
+
+    async def _clear_lost_topic(self, log: FilteringBoundLogger) -> None:
+        """The embedded broker (tansu) refuses every record for a topic created again
+        after a restart if a producer that still knew the old one wrote to it in
+        between (a relay running across the restart): deleting the topic and
+        creating it once more clears that. Done once, by the run that created it."""
+        self._created_topic = False
+        log.warning("relay.topic_recreated", reason="the broker refused the new topic's records")
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        await admin.start()
+        try:
+            await admin.delete_topics([self.topic])
+        finally:
+            await admin.close()
+        await ensure_topics(self.bootstrap, [self.topic], partitions=self.partitions)
+
+    def _records(self, batch: Sequence[Notification]) -> list[OutRecord | None]:
+        """The batch's records, each event's data with its audit chain hashes."""
+        chain = self.stored.hashes(batch[0].id, batch[-1].id)
+        records = []
+        for n in batch:
+            cloud_event = published(self.app.mapper, n, chain.get(n.id))
+            records.append(None if cloud_event is None else record_of(cloud_event))
+        return records
 
     def _check_offsets(self, acks: Sequence[RecordMetadata], log: FilteringBoundLogger) -> None:
         lost = self._offsets.regression((ack.partition, ack.offset) for ack in acks)

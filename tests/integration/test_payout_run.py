@@ -4,40 +4,39 @@ through the application's command path."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
+import orjson
 import pytest
 
+from consumers.topics import Topics
 from settlement.application import (
     APPLIED,
     DUPLICATE,
     REJECTED,
-    Batch,
-    Outcome,
     SettlementApplication,
 )
 from settlement.commands import Command
-from settlement.errors import SettlementError
 from settlement.failpoints import KILLED_EXIT_CODE
 from settlement.ledger.balances import trial_balances
 from settlement.payout_run import AFTER_PARTY_SAVED, PayoutRunReport, payout_run, run_payouts_cli
-from settlement.payouts import PAYOUT_RESULT_TYPES, PartyPayouts, apply_payout_result
 from settlement.payouts.events import PayoutInitiated
 from settlement.payouts.scan import LedgerScan
+from settlement.relay.service import Relay
 from settlement.runtime import owner_env
 from settlement.scenario import marketplace_day
-from support.ingest import commands_of
+from support.ingest import commands_of, read_topic
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -50,24 +49,8 @@ DAY_PAYABLE = {"liabilities:client_refundable:client-a": 29_000,
 PROCESS_TIMEOUT_S = 120
 
 
-class PayoutApp(SettlementApplication):
-    """The application with payout results wired in as the report proposes for
-    `settlement/application.py` (a batch's streams in a map, results beside escrows)."""
-
-    name = SettlementApplication.name  # else eventsourcing names the tables after the class
-
-    def prepare(self, commands: Sequence[Command]) -> Batch:
-        self.parties: dict[UUID, PartyPayouts] = {}
-        return super().prepare(commands)
-
-    def _apply(self, command: Command, working: dict[str, Any]) -> tuple[Outcome, str | None]:
-        if command.type not in PAYOUT_RESULT_TYPES:
-            return super()._apply(command, working)
-        try:
-            party = apply_payout_result(self.repository, command, self.parties)
-        except SettlementError as error:
-            return Outcome(command, REJECTED, error), None
-        return Outcome(command, APPLIED, events=list(party.collect_events())), None
+# Payout results go through the application's own command path.
+PayoutApp = SettlementApplication
 
 
 @pytest.fixture
@@ -247,3 +230,27 @@ def test_a_settled_payout_moves_the_money_out_of_cash(app: PayoutApp) -> None:
     assert after["assets:safeguarded_cash"] == cash - 100_327
     assert after["liabilities:payouts_in_transit"] == sum(DAY_PAYABLE.values()) - 100_327
     assert payout_run(app, NOW + timedelta(days=1)).created == []
+
+
+def test_a_crashed_run_finished_by_a_rerun_is_published_once_per_payout(
+        app: PayoutApp, database_url: str, tmp_path: Path, broker: str, topics: Topics) -> None:
+    """Killed between creating payouts and publishing them, rerun: each party paid
+    once, and the relay publishes every `settlement.payout_initiated`, keyed by its
+    payout id."""
+    killed = run_process(database_url, tmp_path, "--now", NOW.isoformat(),
+                         failpoints=f"{AFTER_PARTY_SAVED}=3")
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr
+    with open(os.devnull, "w") as quiet:
+        assert run_payouts_cli(app, NOW, None, out=quiet) == 0
+    assert initiated(app) == {a: [Decimal(v)] for a, v in DAY_PAYABLE.items()}
+
+    relay = Relay(app, broker, topics)
+    asyncio.run(relay.run(asyncio.Event(), idle_exit_s=1.0))
+    head = app.recorder.max_notification_id() or 0
+    published = [orjson.loads(r.value or b"") for r in read_topic(broker, topics.events, 1)]
+    payouts = [e for e in published if e["type"] == "settlement.payout_initiated"]
+    assert len(payouts) == len(DAY_PAYABLE)
+    assert {e["data"]["account"]: int(e["data"]["amount"]["amount"]) for e in payouts} == \
+        DAY_PAYABLE
+    assert all(e["subject"] == e["data"]["payout_id"] for e in payouts)
+    assert max(e["data"]["position"] for e in published) <= head

@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from consumers.topics import Topics
 from settlement.application import SettlementApplication
@@ -31,6 +32,7 @@ from settlement.projections.errors import VersionGap
 from settlement.projections.rebuild import rebuild
 from settlement.projections.schema import LIVE_SCHEMA, SchemaError
 from settlement.projections.store import Store
+from settlement.relay.service import Relay
 from support.projections import (
     project,
     project_process,
@@ -313,3 +315,29 @@ def test_cli_rebuild_reports_whether_it_equals_the_live_projections(
                            "replayed"], env=env, capture_output=True, text=True,
                           timeout=PROCESS_TIMEOUT_S, check=False)
     assert done.returncode == 1 and json.loads(done.stdout.splitlines()[-1])["equal"] is False
+
+
+def test_audit_log_carries_the_event_store_hash_chain_live_and_rebuilt(
+    app: SettlementApplication, conn: psycopg.Connection[Any], broker: str, topics: Topics,
+    group: str,
+) -> None:
+    history(app, days=1)
+    relay = Relay(app, broker, topics, batch_events_max=25)
+    asyncio.run(relay.run(asyncio.Event(), idle_exit_s=1.0))
+    project(conn, broker, topics, group=group, batch_records=40)
+    chain = conn.execute("SELECT position, hash, prev_hash FROM settlement_chain "
+                         "ORDER BY position").fetchall()
+    published = {position for position, in conn.execute("SELECT position FROM "
+                                                         "projections.audit_log")}
+    assert len(published) == relay.stats.published > 0
+    expected = [row for row in chain if row[0] in published]
+    assert all(hash_ and prev for _, hash_, prev in expected)
+    rebuilt = rebuild(app, "chained", conn=conn)
+    for schema_name in (LIVE_SCHEMA, rebuilt.schema):
+        rows = conn.execute(sql.SQL("SELECT position, hash, prev_hash FROM {}.audit_log "
+                                    "ORDER BY position").format(sql.Identifier(schema_name)))
+        assert rows.fetchall() == expected, schema_name
+        keys = conn.execute(sql.SQL("SELECT count(*) FROM {}.audit_log WHERE data ? 'hash' "
+                                    "OR data ? 'prev_hash'").format(sql.Identifier(schema_name)))
+        assert keys.fetchone() == (0,)  # in their own columns, not in the data
+    assert rebuilt.digest == digest(conn, LIVE_SCHEMA)

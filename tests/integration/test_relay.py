@@ -58,12 +58,15 @@ def apply_days(app: SettlementApplication, prefix: str, days: int = 1) -> None:
 
 
 def expected_events(app: SettlementApplication) -> dict[int, dict[str, Any]]:
-    """The CloudEvent of every stored settlement event, by position."""
+    """The CloudEvent of every stored settlement event, by position, with the
+    hashes of its audit chain row (SPEC §8)."""
+    chain = {position: (hash_, prev) for position, _, hash_, prev
+             in app.store.select_chain(0, 1_000_000)}
     out = {}
     for n in app.recorder.select_notifications(start=1, limit=1_000_000):
         event = app.mapper.to_domain_event(n)
         if is_settlement_event(event):
-            out[n.id] = to_cloud_event(n.id, event)
+            out[n.id] = to_cloud_event(n.id, event, chain[n.id])
     return out
 
 
@@ -96,7 +99,8 @@ def check_contract(records: list[Published], expected: dict[int, dict[str, Any]]
         seen.add(event["id"])
         assert event == expected[data["position"]]
         assert key == data["job_id"].encode("utf-8")
-        assert {"job_id", "position", "version", "causation_id", "postings"} <= data.keys()
+        assert {"job_id", "position", "version", "causation_id", "postings", "hash",
+                "prev_hash"} <= data.keys()
         assert event["id"] == f"settlement-{data['position']}"
         assert balanced(data["postings"]), data
         per_job[key].append((partition, data))

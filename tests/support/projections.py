@@ -27,6 +27,7 @@ from settlement.config import Settings
 from settlement.events_out import to_cloud_event
 from settlement.fees import FeePlan
 from settlement.projections.projector import Projector
+from settlement.relay.records import is_settlement_event
 from settlement.scenario import cloud_event, marketplace_day
 
 
@@ -45,9 +46,9 @@ def money(amount: str, currency: str = "JPY") -> dict[str, str]:
     return {"amount": amount, "currency": currency}
 
 
-def wire(position: int, event: Any) -> dict[str, Any]:
+def wire(position: int, event: Any, chain: tuple[str, str] | None = None) -> dict[str, Any]:
     """The CloudEvent as a consumer decodes it from Kafka."""
-    return orjson.loads(orjson.dumps(to_cloud_event(position, event)))
+    return orjson.loads(orjson.dumps(to_cloud_event(position, event, chain)))
 
 
 def cloud_events(script: Iterable[Step], plans: Mapping[str, FeePlan]) -> list[dict[str, Any]]:
@@ -99,9 +100,14 @@ def store(app: SettlementApplication, script: Sequence[Step]) -> None:
 
 
 def stored_cloud_events(app: SettlementApplication) -> list[dict[str, Any]]:
-    """Every stored event as the relay publishes it, in order."""
+    """Every stored event as the relay publishes it, in order (a payout stream's
+    opening is not published)."""
     notifications = app.recorder.select_notifications(start=1, limit=1_000_000)
-    return [wire(n.id, app.mapper.to_domain_event(n)) for n in notifications]
+    events = ((n.id, app.mapper.to_domain_event(n)) for n in notifications)
+    chain = {position: (hash_, prev) for position, _, hash_, prev  # the audit chain's hashes
+             in app.store.select_chain(0, 1_000_000) if hash_ is not None and prev is not None}
+    return [wire(position, event, chain.get(position)) for position, event in events
+            if is_settlement_event(event)]
 
 
 def rich_day(start: datetime, prefix: str) -> list[Step]:
@@ -194,14 +200,15 @@ def find(events: Sequence[dict[str, Any]], name: str, job_id: str, nth: int = 0)
 
 
 def publish_events(broker: str, topic: str, events: Iterable[dict[str, Any]]) -> None:
-    """Publish settlement CloudEvents as the relay does: keyed by job, in order."""
+    """Publish settlement CloudEvents as the relay does: keyed by job (payout
+    events by payout), in order."""
 
     async def send_all() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all",
                                     enable_idempotence=False, linger_ms=5)
         await producer.start()
         try:
-            sent = [await producer.send(topic, key=e["data"]["job_id"].encode(),
+            sent = [await producer.send(topic, key=e["subject"].encode(),
                                         value=orjson.dumps(e)) for e in events]
             await asyncio.gather(*sent)
         finally:

@@ -205,6 +205,20 @@ def test_a_failed_payout_is_paid_again_by_the_next_run(app: MemoryApp) -> None:
     assert payout_run(app, NOW).created == []  # the same run stays a no-op
     again = payout_run(app, NOW + timedelta(hours=1))
     assert paid(again.created) == {("worker", "worker-2"): 33_400}
+    # The failed payout's items are the ones paid again, and they add up to it.
+    items = [p.items for p in party.payouts.values()]
+    retry = app.repository.get(party.id).payouts[again.created[0].payout_id].items
+    assert retry == items[0] and sum(Decimal(i["amount"]) for i in retry) == 33_400
+
+
+def test_each_payout_names_the_items_it_pays(app: MemoryApp) -> None:
+    run = payout_run(app, NOW)
+    for line in run.created:
+        party = app.repository.get(party_payouts_id(line.party_type, line.party_id))
+        items = party.payouts[line.payout_id].items
+        assert items and sum(Decimal(i["amount"]) for i in items) == line.amount.amount
+    later = payout_run(app, NOW + timedelta(hours=1))
+    assert later.created == []  # every item is in a live payout already
 
 
 def test_a_settled_payout_leaves_cash(app: MemoryApp) -> None:

@@ -145,12 +145,12 @@ def test_item_ids_name_every_item_an_event_touches(history: tuple[list[dict], di
     assert item_ids(parse(find(events, "task_closed", "r-tasks"))) == {"capacity"}
 
 
-def test_events_of_other_streams_are_refused_until_their_projection_exists() -> None:
-    # A payout event (a later issue) has no job: ledger and audit rows are generic,
-    # but no view folds it yet, so the projection stops rather than skip money.
+def test_events_of_unknown_streams_are_refused() -> None:
+    # An event no projection folds (a newer producer's) has no job: ledger and audit
+    # rows are generic, but no view folds it, so the projection stops rather than skip money.
     payout = parse({
         "specversion": "1.0", "id": "settlement-900", "source": "settlement",
-        "type": "settlement.payout_initiated", "subject": "po-1",
+        "type": "settlement.payout_rerouted", "subject": "po-1",
         "time": "2026-12-01T00:00:00+00:00", "datacontenttype": "application/json",
         "data": {"payout_id": "po-1", "position": 900, "version": 2, "causation_id": "run-1",
                  "postings": [
@@ -162,5 +162,5 @@ def test_events_of_other_streams_are_refused_until_their_projection_exists() -> 
     assert [e.account for e in entries(payout)] == ["liabilities:worker_payable:w1",
                                                      "liabilities:payouts_in_transit"]
     assert audit_row(payout).job_id is None
-    with pytest.raises(UnknownEventType, match="settlement.payout_initiated"):
+    with pytest.raises(UnknownEventType, match="settlement.payout_rerouted"):
         fold([payout], {}, {})

@@ -10,15 +10,24 @@ from typing import Any
 import orjson
 import pytest
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    Mapper,
+    Notification,
+    UUIDAsHex,
+)
 
 from settlement import handlers
 from settlement.aggregates import Escrow
 from settlement.commands import Command
-from settlement.events_out import to_cloud_event
+from settlement.events_out import stored_cloud_event, to_cloud_event
 from settlement.fees import DEFAULT_FEE_PLANS, load_fee_plans
-from settlement.relay.records import RECORD_BYTES_MAX, RecordTooLarge, to_record
+from settlement.relay.records import RECORD_BYTES_MAX, RecordTooLarge, published, to_record
 from settlement.relay.stats import RelayStats, rate
 from settlement.scenario import marketplace_day
+from settlement.store.transcodings import OrjsonTranscoder, register
+from support.projections import Timers, rich_day
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 
@@ -85,3 +94,73 @@ def test_events_per_second_over_the_time_batches_took() -> None:
     assert stats.as_dict()["events_per_s"] == 200.0
     assert RelayStats(published=0).events_per_s == 0.0
     assert rate(5, 0.0) == 0.0 and rate(5, -1.0) == 0.0
+
+
+# Stored events straight to the wire (the relay's and the rebuild's path)
+
+
+def mapper() -> Mapper[Any]:
+    """The event store's mapper: the application's transcoder and transcodings."""
+    transcoder = OrjsonTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    register(transcoder)
+    return Mapper(transcoder=transcoder)
+
+
+def rich_events() -> list[Any]:
+    """Every kind of escrow event: a rich day with amendments, disputes and timers."""
+    plans = load_fee_plans(DEFAULT_FEE_PLANS)
+    escrows: dict[str, Escrow] = {}
+    out: list[Any] = []
+    for step in rich_day(START, "r"):
+        if isinstance(step, Timers):
+            escrow = escrows[step.job_id]
+            escrow.run_timers(step.now)
+        else:
+            command = Command.create(step["id"], step["type"],
+                                     datetime.fromisoformat(step["time"]), step["data"])
+            escrow = handlers.apply(escrows.get(command.job_id), command, plans)
+        escrows[escrow.job_id] = escrow
+        out += escrow.collect_events()
+    return out
+
+
+def test_a_stored_escrow_event_maps_straight_to_its_cloud_event() -> None:
+    events, stored_mapper = rich_events(), mapper()
+    assert len({type(e) for e in events}) >= 15  # every format's events, timers' too
+    for position, event in enumerate(events, start=3):
+        stored = stored_mapper.to_stored_event(event)
+        notification = Notification(id=position, originator_id=stored.originator_id,
+                                    originator_version=stored.originator_version,
+                                    topic=stored.topic, state=stored.state)
+        chain = (f"{position:064x}", f"{position - 1:064x}")
+        expected = to_cloud_event(position, stored_mapper.to_domain_event(stored), chain)
+        direct = stored_cloud_event(position, stored.topic, stored.originator_version,
+                                    stored.state, chain)
+        assert direct == expected
+        assert orjson.loads(orjson.dumps(direct)) == direct  # nothing JSON would change
+        assert published(stored_mapper, notification, chain) == expected
+        assert (direct["data"]["hash"], direct["data"]["prev_hash"]) == chain
+
+
+def test_the_direct_path_leaves_what_it_does_not_know_to_the_domain_event() -> None:
+    stored_mapper = mapper()
+    [created] = Aggregate().collect_events()
+    stored = stored_mapper.to_stored_event(created)
+    assert stored_cloud_event(1, stored.topic, 1, stored.state) is None
+    assert published(stored_mapper, Notification(
+        id=1, originator_id=stored.originator_id, originator_version=1, topic=stored.topic,
+        state=stored.state)) is None
+    opened = stored_mapper.to_stored_event(escrow_events(marketplace_day(START, "o"))[0])
+    unknown = opened.state.replace(b'"_type_":"money"', b'"_type_":"mystery"', 1)
+    assert stored_cloud_event(1, opened.topic, 1, unknown) is None
+    assert stored_cloud_event(1, opened.topic, 1, b"not json") is None
+
+
+def test_without_a_chain_row_the_event_carries_no_hashes() -> None:
+    event = escrow_events(marketplace_day(START, "h"))[1]
+    assert not {"hash", "prev_hash"} & to_cloud_event(9, event)["data"].keys()
+    record = to_record(9, event, ("a" * 64, "b" * 64))
+    assert record is not None
+    assert orjson.loads(record.value)["data"]["hash"] == "a" * 64

@@ -1,0 +1,218 @@
+"""Finance API benchmark (issue 5): read throughput of `/v1/balances` and
+`/v1/receivables` with ≥ 100,000 ledger entries loaded.
+
+Task jobs (10 slots, 9 submissions approved, 1,000 workers) are decided in
+memory and saved through the application (the event store), then projected
+into the live schema by the projector's own `Store.apply_batch`. `settlement
+api` then serves them with uvicorn in its own process, and keep-alive clients
+(a small raw HTTP/1.1 client on asyncio, so the client costs little of the 2
+cores) load each endpoint for a fixed time. Same-run baselines: `/healthz` (the
+HTTP and framework floor) and the very SQL of each endpoint run in a loop on
+one connection (the database ceiling of one client).
+
+Last line:
+
+    RESULT balances_rps=<n> receivables_rps=<n> healthz_rps=<n> sql_balances_qps=<n>
+           sql_receivables_qps=<n> entries=<n>   (one line)
+
+Run: `flock /tmp/settlement-bench.lock .venv/bin/python bench/api.py`
+(embedded PostgreSQL unless SETTLEMENT_DATABASE_URL is set; `--jobs 2700` ≈
+100,000 entries; `--seconds` per endpoint; `--clients` connections).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from settlement import handlers
+from settlement.commands import Command
+from settlement.config import Settings
+from settlement.infra.postgres import create_database, database, drop_database
+from settlement.projections import queries, schema
+from settlement.projections.envelope import parse
+from settlement.projections.rebuild import cloud_events
+from settlement.projections.store import Store
+from settlement.runtime import application, owner_env
+from settlement.scenario import cloud_event
+
+START = datetime(2026, 11, 26, 9, tzinfo=UTC)
+SUBMISSIONS = 9  # funding (2 entries) + 9 approvals (4 entries each) = 38 entries a job
+TOKEN = "bench-token"
+SAVE_BATCH, PROJECT_PAGE = 2_000, 1_000
+BALANCES = "/v1/balances?currency=JPY&limit=100"
+RECEIVABLES = "/v1/receivables?currency=JPY&limit=100"
+
+
+def job_events(job: int) -> list[dict[str, Any]]:
+    job_id = f"bench-{job:06d}"
+    rows: list[tuple[str, dict[str, Any]]] = [
+        ("task.opened", {"job_id": job_id, "client_id": f"client-{job % 97}", "fee_plan": "tiered",
+                         "unit_price": {"amount": "1000", "currency": "JPY"}, "quantity": 10}),
+        ("task.funded", {"job_id": job_id, "amount": {"amount": "10000", "currency": "JPY"},
+                         "payment_ref": f"pay-{job}"}),
+    ]
+    for n in range(SUBMISSIONS):
+        rows.append(("task.submission_received", {"job_id": job_id, "submission_id": f"s{n}",
+                                                  "worker_id": f"worker-{(job + n) % 1000}"}))
+        rows.append(("task.submission_approved", {"job_id": job_id, "submission_id": f"s{n}"}))
+    return [cloud_event(f"{job_id}-{i}", t, START + timedelta(seconds=job * 30 + i), d)
+            for i, (t, d) in enumerate(rows)]
+
+
+def load(url: str, settings: Settings, jobs: int) -> int:
+    """Store the jobs' events and project them into the live schema; the entry count."""
+    app = application(url, settings, owner_env())
+    try:
+        escrows: dict[str, Any] = {}
+        pending: list[Any] = []
+        for job in range(jobs):
+            for e in job_events(job):
+                cmd = Command.create(e["id"], e["type"], datetime.fromisoformat(e["time"]),
+                                     e["data"])
+                escrow = handlers.apply(escrows.get(cmd.job_id), cmd, app.plans)
+                escrows[cmd.job_id] = escrow
+                pending += escrow.collect_events()
+            if len(pending) >= SAVE_BATCH:
+                app.save(*pending)
+                pending.clear()
+        if pending:
+            app.save(*pending)
+        with psycopg.connect(url, autocommit=True) as conn:
+            schema.create(conn, schema.LIVE_SCHEMA)
+            store = Store(conn, schema.LIVE_SCHEMA)
+            position, last = 0, app.recorder.max_notification_id() or 0
+            while position < last:
+                page = cloud_events(app, position + 1, PROJECT_PAGE, stop=last)
+                store.apply_batch([parse(event) for event in page])
+                position = page[-1]["data"]["position"]
+            conn.execute("ANALYZE")
+            row = conn.execute("SELECT count(*) FROM projections.ledger_entries").fetchone()
+            return int(row[0]) if row else 0
+    finally:
+        app.close()
+
+
+async def _client(host: str, port: int, path: str, stop_at: float, counts: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n"
+               "Accept: application/json\r\n\r\n").encode()
+    try:
+        while time.perf_counter() < stop_at:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head[9:12]
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            if status != b"200":
+                raise SystemExit(f"{path}: HTTP {status.decode()}")
+            counts[0] += 1
+    finally:
+        writer.close()
+
+
+async def _load(host: str, port: int, path: str, seconds: float, clients: int) -> float:
+    counts = [0]
+    started = time.perf_counter()
+    stop_at = started + seconds
+    await asyncio.gather(*(_client(host, port, path, stop_at, counts) for _ in range(clients)))
+    return counts[0] / (time.perf_counter() - started)
+
+
+def http_rate(port: int, path: str, seconds: float, clients: int) -> float:
+    asyncio.run(_load("127.0.0.1", port, path, 1.0, clients))  # warm up
+    return asyncio.run(_load("127.0.0.1", port, path, seconds, clients))
+
+
+def sql_rate(url: str, seconds: float, query: Any) -> float:
+    """The endpoint's own query in a loop on one connection."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            query(conn)  # one statement: its own snapshot, as the API runs it
+            count += 1
+        return count / (time.perf_counter() - started)
+
+
+def serve(url: str, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "SETTLEMENT_DATABASE_URL": url,
+           "SETTLEMENT_API_ADDR": f"127.0.0.1:{port}", "SETTLEMENT_API_TOKENS": f"{TOKEN}:finance"}
+    process = subprocess.Popen([sys.executable, "-m", "settlement.cli", "api"], env=env,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        if process.poll() is not None:
+            raise SystemExit(f"settlement api exited: {process.stderr}")
+        time.sleep(0.1)
+    raise SystemExit("settlement api did not start")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2_700, help="task jobs, 38 entries each")
+    parser.add_argument("--seconds", type=float, default=10.0, help="load time per endpoint")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = Settings.from_env()
+        settings = Settings(database_url=env.database_url, state_dir=Path(tmp))
+        with database(settings) as server:
+            name = f"bench_api_{uuid.uuid4().hex[:8]}"
+            url = create_database(server, name)
+            try:
+                started = time.perf_counter()
+                entries = load(url, settings, args.jobs)
+                print(f"loaded {entries:,} ledger entries ({args.jobs} jobs) in "
+                      f"{time.perf_counter() - started:.1f}s", flush=True)
+                now = datetime.now(UTC)
+                sql_bal = sql_rate(url, args.seconds, lambda c: queries.balances_page(
+                    c, "projections", "JPY", limit=100))
+                sql_rec = sql_rate(url, args.seconds, lambda c: queries.receivables_page(
+                    c, "projections", "JPY", now=now, limit=100))
+                print(f"SQL on one connection: balances {sql_bal:,.0f} q/s, "
+                      f"receivables {sql_rec:,.0f} q/s", flush=True)
+                port = free_port()
+                api = serve(url, port)
+                try:
+                    rates = {path: http_rate(port, path, args.seconds, args.clients)
+                             for path in ("/healthz", BALANCES, RECEIVABLES)}
+                finally:
+                    api.send_signal(signal.SIGTERM)
+                    api.wait(30)
+                for path, rate in rates.items():
+                    print(f"HTTP {path}: {rate:,.0f} requests/s ({args.clients} clients)",
+                          flush=True)
+            finally:
+                drop_database(server, name)
+    print(f"RESULT balances_rps={rates[BALANCES]:.0f} receivables_rps={rates[RECEIVABLES]:.0f} "
+          f"healthz_rps={rates['/healthz']:.0f} sql_balances_qps={sql_bal:.0f} "
+          f"sql_receivables_qps={sql_rec:.0f} entries={entries}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""Projections benchmark (issue: settlement events to Kafka and the projections).
+
+1. Throughput: stores `--jobs` task jobs (20 settlement events each: 100,000 by
+   default) through `SettlementApplication.handle_batch`, publishes them to
+   `settlement.events` with the relay, then measures the projector consuming
+   that topic from the embedded broker into PostgreSQL (read models and consumed
+   positions, one transaction per poll batch), from its first batch to its last
+   commit. Baseline, same run: a raw read of the notification log
+   (`select_notifications` pages of 1,000).
+2. Latency: `settlement ingest`, `settlement relay` and `settlement project` run
+   as processes of their own on a fresh database while marketplace records are
+   published at a steady `--rate` (2,000/s) for `--seconds`; for each record, the
+   time from its publication to its settlement events being visible in the
+   projections (`audit_log` rows by causation id, written in the transaction
+   that writes the ledger entries and balances).
+
+The last line is
+
+    RESULT projector_events_per_s=<n> baseline_events_per_s=<n> e2e_p50_ms=<n> e2e_p99_ms=<n>
+
+Run: `.venv/bin/python bench/projections.py` (embedded PostgreSQL and broker
+unless SETTLEMENT_DATABASE_URL / SETTLEMENT_KAFKA_BOOTSTRAP are set); smoke
+test: `--jobs 20 --seconds 2 --rate 200`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from aiokafka import AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import job_events  # noqa: E402  (the ingestion benchmark's jobs)
+
+from consumers.topics import Topics  # noqa: E402
+from settlement.commands import Command  # noqa: E402
+from settlement.config import Settings  # noqa: E402
+from settlement.infra.broker import ensure_topics, kafka  # noqa: E402
+from settlement.infra.postgres import create_database, database, drop_database  # noqa: E402
+from settlement.projections.projector import Projector  # noqa: E402
+from settlement.projections.schema import LIVE_SCHEMA  # noqa: E402
+from settlement.projections.store import Store  # noqa: E402
+from settlement.relay.service import Relay  # noqa: E402
+from settlement.runtime import application, owner_env  # noqa: E402
+
+STORE_BATCH_COMMANDS = 1_000
+PAGE_EVENTS = 1_000
+PARTITIONS = 4
+POLL_S = 0.002  # how often the latency probe looks at the projections
+READY_TIMEOUT_S = 120.0
+DRAIN_TIMEOUT_S = 120.0
+
+
+# Throughput ---------------------------------------------------------------------------
+
+
+def commands(events: list[dict[str, Any]]) -> list[Command]:
+    return [Command.create(e["id"], e["type"], datetime.fromisoformat(e["time"]), e["data"])
+            for e in events]
+
+
+def store_jobs(url: str, settings: Settings, jobs: int) -> int:
+    """Store `jobs` task jobs through the application; the number of events stored."""
+    app = application(url, settings, owner_env())
+    try:
+        batch: list[dict[str, Any]] = []
+        for job in range(jobs):
+            batch += job_events(job)
+            if len(batch) >= STORE_BATCH_COMMANDS or job == jobs - 1:
+                app.handle_batch(commands(batch))
+                batch = []
+        return app.recorder.max_notification_id() or 0
+    finally:
+        app.close()
+
+
+def baseline(url: str, settings: Settings) -> tuple[int, float]:
+    """Raw read of the whole notification log in pages: (events, events/s)."""
+    app = application(url, settings)
+    try:
+        count, position = 0, 0
+        started = time.perf_counter()
+        while page := app.recorder.select_notifications(position + 1, PAGE_EVENTS):
+            count += len(page)
+            position = page[-1].id
+        return count, count / (time.perf_counter() - started)
+    finally:
+        app.close()
+
+
+def relay(url: str, settings: Settings, bootstrap: str, topics: Topics) -> float:
+    app = application(url, settings)
+    try:
+        stats = asyncio.run(Relay(app, bootstrap, topics, partitions=PARTITIONS).run(
+            asyncio.Event(), idle_exit_s=2.0))
+        return stats.events_per_s
+    finally:
+        app.close()
+
+
+def project(url: str, bootstrap: str, topics: Topics, total: int) -> float:
+    with psycopg.connect(url, autocommit=True) as conn:
+        projector = Projector(conn, bootstrap, topics, group_id=f"bench-{uuid.uuid4().hex[:8]}")
+        metrics = asyncio.run(projector.run(asyncio.Event(), idle_exit_s=3.0))
+        stored = Store(conn, LIVE_SCHEMA).event_count()
+    if metrics.applied != total or stored != total:
+        raise SystemExit(f"projector applied {metrics.applied}, stored {stored}, of {total}")
+    return metrics.throughput()
+
+
+# Latency ------------------------------------------------------------------------------
+
+
+def steady_records(count: int) -> Iterator[dict[str, Any]]:
+    """`count` marketplace records, jobs interleaved (each job's own in order)."""
+    active = 20 * max(1, count // 400)
+    jobs = [iter(job_events(n)) for n in range(100_000, 100_000 + active)]
+    next_job = 100_000 + active
+    sent = 0
+    while sent < count:
+        for n, events in enumerate(jobs):
+            event = next(events, None)
+            if event is None:
+                jobs[n] = iter(job_events(next_job))
+                next_job += 1
+                event = next(jobs[n])
+            yield event
+            sent += 1
+            if sent == count:
+                return
+
+
+def service(name: str, settings: Settings, bootstrap: str, prefix: str, log: Path,
+            *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SETTLEMENT_DATABASE_URL": str(settings.database_url),
+           "SETTLEMENT_KAFKA_BOOTSTRAP": bootstrap, "SETTLEMENT_TOPIC_PREFIX": prefix}
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "settlement.cli", name, *args],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def offer_load(bootstrap: str, topic: str, records: list[dict[str, Any]], rate: float,
+                     published: dict[str, float]) -> None:
+    """Publish `records` at `rate` per second, noting each one's publication time."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                enable_idempotence=False, linger_ms=0)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        for n, record in enumerate(records):
+            due = started + n / rate
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            published[record["id"]] = time.perf_counter()
+            await producer.send(topic, key=record["data"]["job_id"].encode(),
+                                value=orjson.dumps(record))
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def watch(url: str, expect: set[str], visible: dict[str, float],
+                deadline: float) -> None:
+    """Note when the last settlement event of each record becomes visible. Batches
+    commit out of position order (partitions move at their own pace), so every
+    position above the highest one below which all were seen is read again."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        floor, seen = 0, set()
+        while not expect <= visible.keys():
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"only {len(expect & visible.keys())} of {len(expect)} "
+                                 "records became visible")
+            try:
+                cur = await conn.execute(
+                    "SELECT position, causation_id FROM projections.audit_log "
+                    "WHERE position > %s", (floor,))
+                rows = await cur.fetchall()
+            except psycopg.errors.UndefinedTable:
+                rows = []
+            now = time.perf_counter()
+            for position, causation_id in sorted(rows):
+                if position not in seen:
+                    seen.add(position)
+                    visible[causation_id] = now
+            while floor + 1 in seen:
+                floor += 1
+                seen.discard(floor)
+            await asyncio.sleep(POLL_S)
+    finally:
+        await conn.close()
+
+
+async def measure_latency(url: str, bootstrap: str, topics: Topics, records: list[dict[str, Any]],
+                          rate: float) -> list[float]:
+    published: dict[str, float] = {}
+    visible: dict[str, float] = {}
+    # A first record, waited for, so every service has joined and warmed up.
+    warm_up, measured = records[:1], records[1:]
+    watcher = asyncio.create_task(watch(url, {warm_up[0]["id"]}, visible,
+                                        time.perf_counter() + READY_TIMEOUT_S))
+    await offer_load(bootstrap, topics.jobs, warm_up, rate, published)
+    await watcher
+    await asyncio.sleep(1.0)
+    published.clear()
+    watcher = asyncio.create_task(watch(
+        url, {r["id"] for r in measured}, visible,
+        time.perf_counter() + len(measured) / rate + DRAIN_TIMEOUT_S))
+    await offer_load(bootstrap, topics.jobs, measured, rate, published)
+    await watcher
+    return sorted((visible[key] - at) * 1000 for key, at in published.items())
+
+
+def latency(server: str, settings: Settings, bootstrap: str, rate: float, seconds: float,
+            logs: Path) -> list[float]:
+    name = f"bench_e_{uuid.uuid4().hex[:8]}"
+    url = create_database(server, name)
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    topics = Topics(prefix)
+    asyncio.run(ensure_topics(bootstrap, topics.all, partitions=PARTITIONS))
+    own = Settings(database_url=url, kafka_bootstrap=bootstrap, state_dir=settings.state_dir)
+    records = list(steady_records(1 + int(rate * seconds)))
+    running = [service(name, own, bootstrap, prefix, logs / f"{name}.log", *args)
+               for name, args in (("ingest", ()), ("relay", ()), ("project", ()))]
+    try:
+        return asyncio.run(measure_latency(url, bootstrap, topics, records, rate))
+    except BaseException:
+        for name in ("ingest", "relay", "project"):
+            tail = (logs / f"{name}.log").read_text(errors="replace").splitlines()[-15:]
+            print(f"--- {name} (last lines)", *tail, sep="\n", file=sys.stderr)
+        raise
+    finally:
+        for process in running:
+            process.terminate()
+        for process in running:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        drop_database(server, name)
+
+
+def settle(server: str, name: str) -> None:
+    """Drop the throughput run's database and flush the server's dirty pages, so the
+    latency run does not share the server with its checkpoint and autovacuum."""
+    drop_database(server, name)
+    try:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+    except psycopg.Error:  # not a superuser (an external server): carry on
+        pass
+    time.sleep(1.0)
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=5_000,
+                        help="task jobs for the throughput run, 20 settlement events each")
+    parser.add_argument("--rate", type=float, default=2_000.0,
+                        help="marketplace records per second offered in the latency run")
+    parser.add_argument("--seconds", type=float, default=15.0,
+                        help="how long the load is offered in the latency run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = Settings.from_env()
+        settings = Settings(database_url=env.database_url, kafka_bootstrap=env.kafka_bootstrap,
+                            state_dir=Path(tmp))
+        with database(settings) as server, kafka(settings) as bootstrap:
+            suffix = uuid.uuid4().hex[:8]
+            url = create_database(server, f"bench_p_{suffix}")
+            started = time.perf_counter()
+            total = store_jobs(url, settings, args.jobs)
+            print(f"stored {total} settlement events for {args.jobs} jobs in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            read, base = baseline(url, settings)
+            print(f"baseline notification log read: {base:,.0f} events/s ({read} events)",
+                  flush=True)
+            topics = Topics(f"bench{suffix[:6]}.")
+            asyncio.run(ensure_topics(bootstrap, [topics.events], partitions=PARTITIONS))
+            relayed = relay(url, settings, bootstrap, topics)
+            print(f"relay: {relayed:,.0f} events/s", flush=True)
+            rate = project(url, bootstrap, topics, total)
+            print(f"projector: {rate:,.0f} events/s", flush=True)
+            settle(server, f"bench_p_{suffix}")
+            lat = latency(server, settings, bootstrap, args.rate, args.seconds, Path(tmp))
+            p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
+            print(f"end to end at {args.rate:,.0f} records/s for {args.seconds:g} s: "
+                  f"{len(lat)} records, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                  f"max {lat[-1]:.1f} ms, mean {statistics.fmean(lat):.1f} ms", flush=True)
+    print(f"RESULT projector_events_per_s={rate:.0f} baseline_events_per_s={base:.0f} "
+          f"e2e_p50_ms={p50:.1f} e2e_p99_ms={p99:.1f}")
+
+
+if __name__ == "__main__":
+    main()

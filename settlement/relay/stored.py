@@ -1,0 +1,57 @@
+"""The stored events with their audit chain rows (SPEC §8), read in pages.
+
+The relay publishes each event with its `hash` and `prev_hash`; a rebuild reads
+the notification log with them. Chain rows are written in the transaction that
+stores their events, so whatever notification is visible has its chain row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+from settlement.events_out import Chain
+
+# (the stored event, its chain row if there is one)
+Chained = tuple[Notification, Chain | None]
+
+
+class StoredEvents:
+    def __init__(self, recorder: PostgresApplicationRecorder) -> None:
+        self.datastore = recorder.datastore
+        schema = Identifier(self.datastore.schema)
+        events = Identifier(recorder.events_table_name)
+        chain = Identifier(recorder.events_table_name.removesuffix("_events") + "_chain")
+        self._hashes = SQL("SELECT position, hash, prev_hash FROM {}.{} "
+                           "WHERE position BETWEEN %s AND %s").format(schema, chain)
+        # By the events' primary key: one index range scan per page, however long the log.
+        self._page = SQL(
+            "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, "
+            "e.state, c.hash, c.prev_hash FROM {0}.{1} e LEFT JOIN {0}.{2} c "
+            "ON c.position = e.notification_id WHERE e.notification_id BETWEEN %s AND %s "
+            "ORDER BY e.notification_id LIMIT %s").format(schema, events, chain)
+
+    def hashes(self, first: int, last: int) -> dict[int, Chain]:
+        """position → (hash, prev_hash) of the chain rows from `first` to `last`."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self._hashes, (first, last), prepare=True)
+            return {position: (hash_, prev) for position, hash_, prev in cur}
+
+    def page(self, start: int, limit: int, stop: int | None = None) -> list[Chained]:
+        """At most `limit` stored events from position `start` (none after `stop`),
+        in order, each with its chain row."""
+        last = stop if stop is not None else 2**63 - 1
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self._page, (start, last, limit), prepare=True)
+            return [_chained(row) for row in cur]
+
+
+def _chained(row: tuple[Any, ...]) -> Chained:
+    position, originator_id, version, topic, state, hash_, prev = row
+    notification = Notification(id=position, originator_id=originator_id,
+                                originator_version=version, topic=topic, state=bytes(state))
+    return notification, None if hash_ is None else (hash_, prev)

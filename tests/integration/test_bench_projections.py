@@ -1,0 +1,28 @@
+"""`bench/projections.py` runs end to end at a tiny size and prints its RESULT line."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "projections.py"
+RESULT = re.compile(r"RESULT projector_events_per_s=(\d+) baseline_events_per_s=(\d+) "
+                    r"e2e_p50_ms=([\d.]+) e2e_p99_ms=([\d.]+)")
+
+
+def test_the_projections_benchmark_runs_at_a_tiny_size(pg_server: str, broker: str) -> None:
+    env = {**os.environ, "SETTLEMENT_DATABASE_URL": pg_server,
+           "SETTLEMENT_KAFKA_BOOTSTRAP": broker}
+    done = subprocess.run([sys.executable, str(BENCH), "--jobs", "10", "--rate", "100",
+                           "--seconds", "1"], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    found = RESULT.fullmatch(last)
+    assert found, last
+    projector, baseline, p50, p99 = (float(v) for v in found.groups())
+    assert projector > 0 and baseline > 0 and 0 < p50 <= p99
+    assert "200 settlement events" in done.stdout  # 10 jobs of 20 events

@@ -1,0 +1,144 @@
+"""Payout events in the projections, on the real broker and PostgreSQL: payouts,
+their ledger entries and audit rows, and receivables paid out, projected from
+Kafka equal a rebuild from the event store, in whatever order the partitions
+deliver payout and escrow events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+
+from consumers.topics import Topics
+from settlement.application import APPLIED, SettlementApplication
+from settlement.commands import Command
+from settlement.ledger.accounts import PAYOUTS_IN_TRANSIT, SAFEGUARDED_CASH
+from settlement.payout_run import payout_run
+from settlement.projections import queries
+from settlement.projections.digest import digest, digests
+from settlement.projections.rebuild import cloud_events, rebuild
+from settlement.projections.schema import LIVE_SCHEMA
+from support.projections import project, publish_events, rich_day, store
+
+START = datetime(2026, 11, 26, 9, tzinfo=UTC)
+NOW = START + timedelta(days=31)
+
+
+@pytest.fixture
+def app(es_env: dict[str, str]) -> Iterator[SettlementApplication]:
+    application = SettlementApplication(es_env)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        yield connection
+
+
+def result(type_: str, command_id: str, at: datetime, **data: str) -> Command:
+    return Command.create(command_id, type_, at, data)
+
+
+def history(app: SettlementApplication) -> dict[str, str]:
+    """Two rich days, a payout run after each, one payout failed and one settled
+    in between; returns the first run's payout ids by account."""
+    store(app, rich_day(START, "day0"))
+    first = {line.account: line.payout_id for line in payout_run(app, NOW).created}
+    outcomes = app.handle_batch([
+        result("payout.failed", "res-1", NOW + timedelta(hours=1),
+               payout_id=first["liabilities:worker_payable:worker-2"], reason="account closed"),
+        result("payout.settled", "res-2", NOW + timedelta(hours=2),
+               payout_id=first["liabilities:worker_payable:worker-1"], bank_ref="bank-1"),
+    ])
+    assert [o.status for o in outcomes] == [APPLIED, APPLIED]
+    store(app, rich_day(START + timedelta(days=1), "day1"))
+    assert payout_run(app, NOW + timedelta(days=1)).created
+    return first
+
+
+def stored_cloud_events(app: SettlementApplication) -> list[dict[str, Any]]:
+    """Every stored event as the relay publishes it, in order."""
+    return cloud_events(app, 1, 1_000_000)
+
+
+def rebuilt(app: SettlementApplication, conn: psycopg.Connection[Any]) -> str:
+    done = rebuild(app, f"rebuilt_{uuid.uuid4().hex[:8]}", conn=conn)
+    live = digests(conn, LIVE_SCHEMA).tables
+    assert {t: d for t, d in live.items() if done.tables[t] != d} == {}
+    return done.digest
+
+
+def assert_consistent(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Every currency balances; cash covers obligations and revenue; what the
+    receivables say is payable is what the payable accounts hold."""
+    assert queries.unmatched_balances(conn, schema) == []
+    for currency in ("JPY", "USD"):
+        trial = queries.trial_balance(conn, schema, currency)
+        assert trial.balanced
+        balance = {a.account: a.balance for a in trial.accounts}
+        owed = sum((b for a, b in balance.items() if a.startswith(("liabilities:", "revenue:"))),
+                   Decimal(0))
+        assert balance[SAFEGUARDED_CASH] == owed
+        payable = sum((b for a, b in balance.items()
+                       if a.startswith("liabilities:worker_payable:")), Decimal(0))
+        _, totals = queries.receivables_page(conn, schema, currency, now=NOW)
+        assert totals.payable == payable, currency
+
+
+def test_payouts_project_like_a_rebuild_in_any_partition_order(
+    app: SettlementApplication, conn: psycopg.Connection[Any], broker: str, topics: Topics,
+    topic_prefix: str,
+) -> None:
+    first = history(app)
+    events = stored_cloud_events(app)
+    payout_events = [e for e in events if e["type"].startswith("settlement.payout_")]
+    assert {e["type"] for e in payout_events} == {
+        "settlement.payout_initiated", "settlement.payout_failed", "settlement.payout_settled"}
+    assert all(e["subject"] == e["data"]["payout_id"] for e in payout_events)
+    # Payout events first (as if their partitions ran ahead), then the rest.
+    publish_events(broker, topics.events, payout_events)
+    publish_events(broker, topics.events, [e for e in events if e not in payout_events])
+    project(conn, broker, topics, group=f"{topic_prefix}projections", batch_records=40)
+    live = digest(conn, LIVE_SCHEMA)
+    assert live == rebuilt(app, conn)
+    assert_consistent(conn, LIVE_SCHEMA)
+
+    rows = {p["payout_id"]: p for p in queries.payouts(conn, LIVE_SCHEMA, limit=500)}
+    assert len(rows) == len([e for e in payout_events
+                             if e["type"] == "settlement.payout_initiated"])
+    failed = rows[first["liabilities:worker_payable:worker-2"]]
+    settled = rows[first["liabilities:worker_payable:worker-1"]]
+    assert (failed["status"], settled["status"]) == ("failed", "settled")
+    assert settled["amount"] == sum(Decimal(i["amount"]) for i in settled["items"])
+    assert {i["job_id"] for i in settled["items"]} == {"day0-project"}
+    # The second run paid everything again, worker-2's failed payout included.
+    balances = {b.account: b.balance for b in queries.balances(conn, LIVE_SCHEMA,
+                                                               currency="JPY")}
+    assert all(v == 0 for a, v in balances.items() if a.startswith("liabilities:worker_payable"))
+    in_transit = sum((p["amount"] for p in rows.values()
+                      if p["status"] == "initiated" and p["currency"] == "JPY"), Decimal(0))
+    assert balances[PAYOUTS_IN_TRANSIT] == in_transit
+    receivables, _ = queries.receivables_page(conn, LIVE_SCHEMA, "JPY", now=NOW, limit=500)
+    payable = [(row, paid) for row, paid in receivables if row.state in ("released", "resolved")]
+    assert payable and all(paid for row, paid in payable if row.net > 0)
+
+
+def test_payout_events_delivered_again_change_nothing(
+    app: SettlementApplication, conn: psycopg.Connection[Any], broker: str, topics: Topics,
+    topic_prefix: str,
+) -> None:
+    history(app)
+    events = stored_cloud_events(app)
+    publish_events(broker, topics.events, events)
+    publish_events(broker, topics.events, [e for e in events
+                                           if e["type"].startswith("settlement.payout_")])
+    project(conn, broker, topics, group=f"{topic_prefix}projections", batch_records=25)
+    assert digest(conn, LIVE_SCHEMA) == rebuilt(app, conn)
+    assert_consistent(conn, LIVE_SCHEMA)
