@@ -4,8 +4,8 @@ Stores at least `--events` settlement events (task jobs of 20 events each, as in
 `bench/ingest.py`: decided in memory, saved through the application in batches,
 hash chain included), then runs `settlement replay` as a process of its own and
 reads its rate from its report (events read, folded and written per second of
-the rebuild, before the final digests) and its peak RSS (`wait4`, that process
-alone). In the same run the baseline is a raw read of the notification log
+the rebuild, before the final digests) and its peak RSS (`wait4`, plus the
+peak its reader process reports). In the same run the baseline is a raw read of the notification log
 (`select_notifications` pages of the same size) in this process. The last line is
 
     RESULT events=<n> events_per_s=<n> baseline_events_per_s=<n> peak_rss_mb=<n>
@@ -103,7 +103,10 @@ def run_replay(url: str) -> tuple[dict[str, Any], float, float]:
     lines = out.strip().splitlines()
     if process.returncode not in (0, 1) or not lines:
         raise SystemExit(f"settlement replay failed with status {process.returncode}")
-    return json.loads(lines[-1]), seconds, usage.ru_maxrss / 1024  # ru_maxrss: KiB on Linux
+    report = json.loads(lines[-1])
+    # ru_maxrss: KiB on Linux. The replay's reader process (reads and decodes the
+    # stored events) is counted on top: the sum of both peaks.
+    return report, seconds, usage.ru_maxrss / 1024 + report.get("reader_peak_rss_mb", 0)
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ into rows: `ledger` (entries and balance deltas), `jobs` (the fold of each job's
 `views`), `escrows` (summaries and items), `receivables` (protection and the
 60-day deadline) and `audit` (the global history); `changes` combines them for
 one event and for a batch. `store` reads what a batch needs and writes its
-changes (`writes`) in one transaction into a `schema`. The Kafka `projector` and
-the `rebuild` from the event store both go through `Store.apply_batch`, so they
-cannot drift; `digest` compares them and `queries` reads them.
+changes (`writes`) in one transaction into a `schema`. The Kafka `projector` (its
+views kept in memory, `cache`) and the `rebuild` from the event store both go
+through `changes.fold`, so they cannot drift; `digest` compares them and
+`queries` reads them.
 """

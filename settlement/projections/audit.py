@@ -14,10 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from settlement.projections.envelope import Event
+from settlement.projections.fastinit import fast_init
 
 CHAIN_FIELDS = ("hash", "prev_hash")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     position: int

@@ -15,6 +15,7 @@ from settlement.projections.audit import AuditRow, audit_row
 from settlement.projections.envelope import Event
 from settlement.projections.errors import VersionGap
 from settlement.projections.escrows import EscrowRow, ItemRow, escrow_row, item_row
+from settlement.projections.fastinit import fast_init
 from settlement.projections.jobs import evolve, job_of
 from settlement.projections.ledger import BalanceDelta, Entry, balance_deltas, entries
 from settlement.projections.payouts import (
@@ -38,6 +39,7 @@ from settlement.projections.views import ItemView, JobView
 ItemKey = tuple[str, str]  # (job_id, item_id)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Projected:
     job: JobView

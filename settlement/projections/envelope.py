@@ -10,10 +10,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from settlement.projections.errors import MalformedEvent
+from settlement.projections.fastinit import fast_init
 
 TYPE_PREFIX = "settlement."
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Event:
     position: int

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from settlement.projections.fastinit import fast_init
 from settlement.projections.views import ItemView, JobView
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EscrowRow:
     job_id: str
@@ -28,6 +30,7 @@ class EscrowRow:
     updated_at: datetime
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemRow:
     job_id: str

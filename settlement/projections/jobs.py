@@ -15,9 +15,11 @@ from typing import Any
 
 from settlement.projections.envelope import Event, amount
 from settlement.projections.errors import InvariantBroken, UnknownEventType
+from settlement.projections.fastinit import fast_init
 from settlement.projections.views import ENTRY, MILESTONE, SUBMISSION, ZERO, ItemView, JobView
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Step:
     job: JobView
@@ -43,19 +45,21 @@ def item_ids(event: Event) -> set[str]:
 def job_of(event: Event) -> str:
     """The job whose view the event folds into (every escrow event has one);
     `UnknownEventType` for any other event."""
-    if event.job_id is None or not (event.name in OPENERS or event.name in HANDLERS):
+    name = event.name
+    if event.job_id is None or not (name in OPENERS or name in HANDLERS):
         raise UnknownEventType(f"no projection folds {event.type} (position {event.position})")
     return event.job_id
 
 
 def evolve(job: JobView | None, items: Items, event: Event) -> Step:
-    opener = OPENERS.get(event.name)
+    name = event.name
+    opener = OPENERS.get(name)
     if opener is not None:
         if job is not None:
             raise InvariantBroken(f"job {event.job_id} opened twice (position {event.position})")
         job, changed = opener(event)
         return Step(job, {item.item_id: item for item in changed})
-    handler = HANDLERS.get(event.name)
+    handler = HANDLERS.get(name)
     if handler is None:
         raise UnknownEventType(f"no projection folds {event.type} (position {event.position})")
     if job is None:
@@ -85,6 +89,9 @@ def _booked(job: JobView, data: Mapping[str, Any]) -> tuple[Decimal, ...]:
     event's movements, as `Escrow.book` keeps them."""
     funded, released, refunded, fees, withheld = (
         job.funded, job.released, job.refunded, job.fees, job.withheld)
+    if not (data.get("funding") or data.get("release") or data.get("releases")
+            or data.get("refund")):  # no movement: the sums as they were
+        return funded, released, refunded, fees, withheld
     if funding := data.get("funding"):
         funded += amount(funding["amount"])
         fees += amount(funding["client_fee"]) + amount(funding["client_fee_tax"])

@@ -22,6 +22,7 @@ from typing import Any
 
 from settlement.projections.envelope import Event, amount
 from settlement.projections.errors import InvariantBroken, MalformedEvent
+from settlement.projections.fastinit import fast_init
 
 INITIATED, SETTLED, FAILED = "initiated", "settled", "failed"
 EVENT_STATUS = {"payout_initiated": INITIATED, "payout_settled": SETTLED,
@@ -29,6 +30,7 @@ EVENT_STATUS = {"payout_initiated": INITIATED, "payout_settled": SETTLED,
 WORKER = "worker"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PayoutView:
     payout_id: str
@@ -45,6 +47,7 @@ class PayoutView:
     failed_at: datetime | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PayoutItemRow:
     job_id: str

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from settlement.projections.envelope import Event
+from settlement.projections.fastinit import fast_init
 from settlement.projections.views import ZERO, ItemView, JobView
 
 PAYMENT_DAYS = 60
@@ -25,6 +26,7 @@ PAYABLE_STATES = frozenset({"released", "resolved"})
 VOID_STATES = frozenset({"cancelled", "rejected"})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ReceivableRow:
     job_id: str
@@ -40,6 +42,7 @@ class ReceivableRow:
     due_by: datetime | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ReceivableChange:
     """A receivable as it stood after one event: `as_of` reads these."""

@@ -9,7 +9,8 @@ rebalance can never store a batch a newer owner has moved past.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,9 @@ from settlement.projections.jobs import item_ids, job_of
 from settlement.projections.payouts import PayoutView, is_payout, payout_of, view_of_row
 from settlement.projections.schema import checked_name
 from settlement.projections.views import ItemView, JobView
-from settlement.projections.writes import ITEM_COLUMNS, PAYOUT_COLUMNS, WRITES
+from settlement.projections.writes import ITEM_COLUMNS, PAYOUT_COLUMNS, WRITES, Append
+
+Rows = list[tuple[Any, ...]]
 
 _ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 
@@ -71,6 +74,7 @@ class Store:
             "SELECT {} FROM {}.payouts WHERE payout_id = ANY(%s)").format(
                 sql.SQL(", ").join(sql.Identifier(n) for n, _ in PAYOUT_COLUMNS), s)
         self._writes = [(write, write.statement(self.schema)) for write in WRITES]
+        self._staged = False  # the connection's staging tables exist (see `writes`)
 
     # Reading -----------------------------------------------------------------------
 
@@ -79,26 +83,34 @@ class Store:
         events = [e for e in events if not is_payout(e)]
         job_ids = sorted({job_of(e) for e in events})
         keys = sorted({(job_of(e), item_id) for e in events for item_id in item_ids(e)})
+        jobs, items, _ = self.read(job_ids, keys, [])
+        return jobs, items
+
+    def load_payouts(self, events: Sequence[Event]) -> dict[str, PayoutView]:
+        """The stored payouts the batch's payout events name."""
+        return self.read([], [], sorted({payout_of(e) for e in events if is_payout(e)}))[2]
+
+    def read(self, job_ids: Sequence[str], keys: Sequence[ItemKey], payout_ids: Sequence[str],
+             ) -> tuple[dict[str, JobView], dict[ItemKey, ItemView], dict[str, PayoutView]]:
+        """The stored views of `job_ids`, items of `keys` and payouts of `payout_ids`
+        (those stored: a missing one is new)."""
+        jobs: dict[str, JobView] = {}
+        items: dict[ItemKey, ItemView] = {}
+        payouts: dict[str, PayoutView] = {}
         with self.conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(self._select_views, (job_ids,), prepare=True)
-            jobs = {job_id: JobView.from_json(orjson.loads(view)) for job_id, view in cur}
-            items: dict[ItemKey, ItemView] = {}
+            if job_ids:
+                cur.execute(self._select_views, (list(job_ids),), prepare=True)
+                jobs = {job_id: JobView.from_json(orjson.loads(view)) for job_id, view in cur}
             if keys:
                 cur.execute(self._select_items, [list(k) for k in zip(*keys, strict=True)],
                             prepare=True)
                 for values in cur:
                     row = ItemRow(*values)
                     items[(row.job_id, row.item_id)] = item_view(row)
-        return jobs, items
-
-    def load_payouts(self, events: Sequence[Event]) -> dict[str, PayoutView]:
-        """The stored payouts the batch's payout events name."""
-        payout_ids = sorted({payout_of(e) for e in events if is_payout(e)})
-        if not payout_ids:
-            return {}
-        with self.conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(self._select_payouts, (payout_ids,))
-            return {row[0]: view_of_row(row) for row in cur}
+            if payout_ids:
+                cur.execute(self._select_payouts, (list(payout_ids),), prepare=True)
+                payouts = {row[0]: view_of_row(row) for row in cur}
+        return jobs, items, payouts
 
     def max_position(self) -> int:
         """The highest event position applied (0 when none is)."""
@@ -124,33 +136,75 @@ class Store:
 
     def apply_batch(self, events: Sequence[Event], projector: str = "",
                     advances: Iterable[PartitionAdvance] = ()) -> Changes:
-        """Fold `events` and store the changes and the positions in one transaction.
-
-        The commit does not wait for its WAL flush (`synchronous_commit = off`, this
-        transaction only): a server crash can lose the last batches, and their
-        consumed positions with them, so they are read and applied again."""
-        with self.conn.transaction():
-            self.conn.execute(_ASYNC_COMMIT, prepare=True)
-            self._advance_positions(projector, advances)
+        """Fold `events` from the stored views and store the changes and the positions
+        in one transaction (see `commit`)."""
+        with self._transaction(projector, list(advances)):
             jobs, items = self.load(events)
             changes = fold(events, jobs, items, self.load_payouts(events))
             self.write(changes)
         return changes
 
-    def write(self, changes: Changes) -> None:
+    def commit(self, changes: Changes, projector: str, advances: Sequence[PartitionAdvance],
+               rows: Sequence[Rows] | None = None) -> None:
+        """Store a folded batch's changes and its positions in one transaction.
+
+        The commit does not wait for its WAL flush (`synchronous_commit = off`, this
+        transaction only): a server crash can lose the last batches, and their
+        consumed positions with them, so they are read and applied again.
+        `rows`: `rows_of(changes)`, if already built."""
+        with self._transaction(projector, advances):
+            self.write(changes, rows)
+
+    def write(self, changes: Changes, rows: Sequence[Rows] | None = None) -> None:
+        """Write a batch's changes (in a transaction: the staging tables empty on commit):
+        every COPY, then every upsert from the staging tables in one round trip."""
+        if rows is None:
+            rows = rows_of(changes)
+        upserts = []
         with self.conn.cursor(row_factory=tuple_row) as cur:
-            for n, (write, statement) in enumerate(self._writes):
-                rows = write.rows(changes)
-                if rows:
-                    write.run(cur, statement, rows)
+            if not self._staged:
+                for write in WRITES:
+                    if not isinstance(write, Append):
+                        cur.execute(write.stage())
+                self._staged = True
+            for n, ((write, statement), table_rows) in enumerate(
+                    zip(self._writes, rows, strict=True)):
+                if table_rows:
+                    if isinstance(write, Append):
+                        write.run(cur, statement, table_rows)
+                    else:
+                        write.load(cur, statement, table_rows)
+                        upserts.append(statement[1])
                 if n == 0:
                     failpoints.hit("project.mid_batch")
+        # In the order of WRITES (balance rows first, `paid_out` last).
+        with self.conn.pipeline():
+            for upsert in upserts:
+                self.conn.execute(upsert, prepare=True)
 
-    def _advance_positions(self, projector: str, advances: Iterable[PartitionAdvance]) -> None:
-        with self.conn.cursor(row_factory=tuple_row) as cur:
-            for a in advances:
-                cur.execute(self._advance, (projector, a.topic, a.partition, a.end,
-                                            a.last_position, a.start), prepare=True)
-                if cur.fetchone() is None:
-                    raise PositionConflict(f"position of {projector} on {a.topic}/{a.partition} "
-                                           f"moved past {a.start}")
+    @contextmanager
+    def _transaction(self, projector: str,
+                     advances: Sequence[PartitionAdvance]) -> Iterator[None]:
+        """A transaction that starts by moving the positions on (compare-and-set),
+        in one round trip with its setting."""
+        try:
+            with self.conn.transaction():
+                with self.conn.pipeline():
+                    self.conn.execute(_ASYNC_COMMIT, prepare=True)
+                    moved = [self.conn.execute(self._advance, (
+                        projector, a.topic, a.partition, a.end, a.last_position, a.start),
+                        prepare=True) for a in advances]
+                for a, cur in zip(advances, moved, strict=True):
+                    if cur.fetchone() is None:
+                        raise PositionConflict(f"position of {projector} on {a.topic}/"
+                                               f"{a.partition} moved past {a.start}")
+                yield
+        except BaseException:
+            self._staged = False  # if made in the transaction rolled back: again next time
+            raise
+
+
+def rows_of(changes: Changes) -> list[Rows]:
+    """The rows of each of `WRITES` for a batch's changes (built before `commit`, they
+    can be built while the batch before is being written)."""
+    return [write.rows(changes) for write in WRITES]

@@ -9,11 +9,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from settlement.projections.fastinit import fast_init
+
 ZERO = Decimal(0)
 MILESTONE, ENTRY, SUBMISSION = "milestone", "entry", "submission"
 _SUMS = ("funded", "released", "refunded", "fees", "withheld")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemView:
     item_id: str
@@ -26,6 +29,7 @@ class ItemView:
     net: Decimal = ZERO  # what the worker is owed of it (after fees and withholding)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class JobView:
     job_id: str

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from consumers.topics import Topics
@@ -70,3 +71,18 @@ def reference(pg_server: str) -> Iterator[Reference]:
     yield build
     for name in names:
         drop_database(pg_server, name)
+
+
+@pytest.fixture
+def app(es_env: dict[str, str]) -> Iterator[SettlementApplication]:
+    """The application on the test's own database (modules may override it)."""
+    application = SettlementApplication(es_env)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the test's own database."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        yield connection

@@ -6,13 +6,11 @@ deliver payout and escrow events."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
-import pytest
 
 from consumers.topics import Topics
 from settlement.application import APPLIED, SettlementApplication
@@ -27,19 +25,6 @@ from support.projections import project, publish_events, rich_day, store
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 NOW = START + timedelta(days=31)
-
-
-@pytest.fixture
-def app(es_env: dict[str, str]) -> Iterator[SettlementApplication]:
-    application = SettlementApplication(es_env)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        yield connection
 
 
 def result(type_: str, command_id: str, at: datetime, **data: str) -> Command:

@@ -17,13 +17,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
-import pytest
 
 from consumers.topics import Topics
 from settlement.application import SettlementApplication
@@ -40,19 +39,6 @@ START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 KILLED = 137
 TIMEOUT_S = 120
 IDLE_S = 2.5  # a relay or projector stops after this long without news
-
-
-@pytest.fixture
-def app(es_env: dict[str, str]) -> Iterator[SettlementApplication]:
-    application = SettlementApplication(es_env)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        yield connection
 
 
 def relay_process(settings: Settings, *args: str, failpoints: str = "",

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -45,19 +44,6 @@ from support.projections import (
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 KILLED = 137
 PROCESS_TIMEOUT_S = 120
-
-
-@pytest.fixture
-def app(es_env: dict[str, str]) -> Iterator[SettlementApplication]:
-    application = SettlementApplication(es_env)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        yield connection
 
 
 @pytest.fixture

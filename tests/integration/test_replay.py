@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -42,19 +41,6 @@ CASH = "assets:safeguarded_cash"
 # day0-project: contracted 09:01, m1 (110,000, plan without client fee) funded
 # 09:02, m2 (55,000) funded 09:03; nothing else of either day before 09:03.
 M1_FUNDED, M2_FUNDED = START + timedelta(minutes=2), START + timedelta(minutes=3)
-
-
-@pytest.fixture
-def app(es_env: dict[str, str]) -> Iterator[SettlementApplication]:
-    application = SettlementApplication(es_env)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        yield connection
 
 
 @pytest.fixture

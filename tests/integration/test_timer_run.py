@@ -9,11 +9,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from settlement.application import SettlementApplication
 from settlement.fees import DEFAULT_FEE_PLANS, load_fee_plans
@@ -23,13 +20,6 @@ from support.projections import Timers, rich_day, run, store
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 LATER = START + timedelta(days=30)  # rich_day's timer passes run then
-
-
-@pytest.fixture
-def app(es_env: dict[str, str]) -> Iterator[SettlementApplication]:
-    application = SettlementApplication(es_env)
-    yield application
-    application.close()
 
 
 def day_without_timers(prefix: str) -> list[dict[str, object]]:

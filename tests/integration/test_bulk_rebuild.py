@@ -1,0 +1,95 @@
+"""The rebuild's bulk writer (`bulk.BulkRebuild`: views in memory, rows by COPY)
+gives, table by table, the very read models the live projector's `Store` gives
+for the same events: with payouts (initiated, failed, settled), as of instants
+in the middle of the history, and when jobs are evicted from memory and read
+back from the rebuilt schema."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+
+from settlement.application import APPLIED, SettlementApplication
+from settlement.commands import Command
+from settlement.payout_run import payout_run
+from settlement.projections import bulk
+from settlement.projections import rebuild as rebuilding
+from settlement.projections.rebuild import rebuild
+from support.projections import rich_day, store
+
+START = datetime(2026, 11, 26, 9, tzinfo=UTC)
+NOW = START + timedelta(days=31)
+
+
+def history(app: SettlementApplication) -> None:
+    """Two rich days, a payout run after each, one payout failed and one settled."""
+    store(app, rich_day(START, "day0"))
+    first = {line.account: line.payout_id for line in payout_run(app, NOW).created}
+    outcomes = app.handle_batch([
+        Command.create("res-1", "payout.failed", NOW + timedelta(hours=1), {
+            "payout_id": first["liabilities:worker_payable:worker-2"],
+            "reason": "account closed"}),
+        Command.create("res-2", "payout.settled", NOW + timedelta(hours=2), {
+            "payout_id": first["liabilities:worker_payable:worker-1"], "bank_ref": "bank-1"}),
+    ])
+    assert [o.status for o in outcomes] == [APPLIED, APPLIED]
+    store(app, rich_day(START + timedelta(days=1), "day1"))
+    assert payout_run(app, NOW + timedelta(days=1)).created
+
+
+def both(app: SettlementApplication, conn: psycopg.Connection[Any], **kwargs: Any) -> None:
+    name = uuid.uuid4().hex[:8]
+    by_store = rebuild(app, f"store_{name}", conn=conn, bulk=False, **kwargs)
+    by_bulk = rebuild(app, f"bulk_{name}", conn=conn, **kwargs)
+    assert by_bulk.events == by_store.events > 0
+    assert (by_bulk.skipped, by_bulk.through_position) == (by_store.skipped,
+                                                           by_store.through_position)
+    assert {t: d for t, d in by_bulk.tables.items() if by_store.tables[t] != d} == {}
+    assert by_bulk.digest == by_store.digest
+
+
+def test_bulk_rebuild_equals_store_rebuild(app: SettlementApplication,
+                                           conn: psycopg.Connection[Any],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    history(app)
+    both(app, conn)
+    # As of instants: mid-day, between the failed and the settled payout, mid day 2.
+    for as_of in (START + timedelta(minutes=200), NOW + timedelta(minutes=90),
+                  START + timedelta(days=1, minutes=150)):
+        both(app, conn, as_of=as_of)
+    # Jobs evicted after every small page and read back when they come again, the
+    # pages read by a process of its own (as for a long history).
+    monkeypatch.setattr(bulk, "MAX_JOBS", 1)
+    monkeypatch.setattr(bulk, "EVICT_CHUNK", 1)
+    monkeypatch.setattr(rebuilding, "PROCESS_READ_MIN_EVENTS", 0)
+    both(app, conn, page_events=7)
+    both(app, conn, page_events=5, as_of=NOW + timedelta(minutes=90))
+    assert rebuilding.READER_RSS_KIB  # the reader process ran and reported
+
+
+def test_copy_text_lines_read_back_exactly(conn: psycopg.Connection[Any]) -> None:
+    """The text COPY lines of the bulk writer keep every value: escapes, NULLs,
+    numeric scales, instants with their offsets, booleans."""
+    columns = [("a", "text"), ("n", "numeric"), ("t", "timestamptz"), ("b", "boolean"),
+               ("i", "bigint")]
+    tokyo = timezone(timedelta(hours=9))
+    rows = [("tab\there\\back\nline\rcr \\N", Decimal("1.50"), datetime(2026, 1, 2, 3, 4, 5,
+                                                                       678, tzinfo=tokyo),
+             True, 2**40),
+            (None, Decimal("1E+3"), None, False, None),
+            ("", Decimal("0.000"), datetime(2026, 1, 2, tzinfo=UTC), None, 0)]
+    with conn.transaction():
+        conn.execute("CREATE TEMP TABLE bulk_lines (a text, n numeric, t timestamptz, "
+                     "b boolean, i bigint)")
+        with conn.cursor() as cur, cur.copy("COPY bulk_lines FROM STDIN") as copy:
+            copy.write(bulk._lines(columns, rows).encode())
+        found = conn.execute("SELECT a, n::text, t, b, i FROM bulk_lines").fetchall()
+        conn.execute("DROP TABLE bulk_lines")
+    assert found == [(rows[0][0], "1.50", rows[0][2], True, 2**40),
+                     (None, "1000", None, False, None),
+                     ("", "0.000", rows[2][2], None, 0)]
