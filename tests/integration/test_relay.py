@@ -120,6 +120,15 @@ def balanced(postings: list[dict[str, str]]) -> bool:
     return all(amount == 0 for amount in net.values())
 
 
+def caught_up(relay: Relay, app: SettlementApplication) -> None:
+    """Wait (in a thread) until `relay` has published every event stored so far."""
+    head = app.recorder.max_notification_id() or 0
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+    while relay.stats.position < head:
+        assert time.monotonic() < deadline, relay.stats
+        time.sleep(0.05)
+
+
 async def run_live(relay: Relay, app: SettlementApplication,
                    writes: list[Callable[[], object]]) -> RelayStats:
     """Run `relay` while `writes` happen; stop it once it has published the last."""
@@ -291,7 +300,7 @@ def test_a_broker_restart_while_running_stops_the_relay_and_stores_nothing_more(
         with pytest.raises(BrokerDataLoss):
             asyncio.run(run_live(relay, owner_app, [
                 lambda: apply_days(owner_app, "x", days=4),
-                lambda: time.sleep(IDLE_EXIT_S),
+                lambda: caught_up(relay, owner_app),  # all of x acknowledged by the old broker
                 local.restart,
                 lambda: apply_days(owner_app, "y", days=4),
             ]))
