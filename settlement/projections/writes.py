@@ -78,8 +78,28 @@ class Append:
                 copy.write_row(row)
 
 
+class Staged:
+    """A write through a temporary staging table: binary COPY of the rows into it
+    (`statement[0]`), then one statement from it (`statement[1]`)."""
+
+    _staged_types: Sequence[str]
+
+    def run(self, cur: Cursor[Any], statement: tuple[sql.Composed, sql.Composed],
+            rows: list[tuple[Any, ...]]) -> None:
+        self.load(cur, statement, rows)
+        cur.execute(statement[1], prepare=True)
+
+    def load(self, cur: Cursor[Any], statement: tuple[sql.Composed, sql.Composed],
+             rows: list[tuple[Any, ...]]) -> None:
+        """Only the COPY into the staging table (then execute `statement[1]`)."""
+        with cur.copy(statement[0]) as copy:
+            copy.set_types(self._staged_types)
+            for row in rows:
+                copy.write_row(row)
+
+
 @dataclass(frozen=True)
-class Upsert:
+class Upsert(Staged):
     """One row per key, replaced (or combined by `update`) by the batch's last state:
     the rows by binary COPY into a temporary table of this connection (`stage`),
     then one INSERT … SELECT from it, in key order."""
@@ -122,19 +142,6 @@ class Upsert:
             sql.Identifier(schema), sql.Identifier(self.table), _names(self.columns),
             values, self._stage, key, key, sql.SQL(assignments))
         return copy, insert
-
-    def run(self, cur: Cursor[Any], statement: tuple[sql.Composed, sql.Composed],
-            rows: list[tuple[Any, ...]]) -> None:
-        self.load(cur, statement, rows)
-        cur.execute(statement[1], prepare=True)
-
-    def load(self, cur: Cursor[Any], statement: tuple[sql.Composed, sql.Composed],
-             rows: list[tuple[Any, ...]]) -> None:
-        """Only the COPY into the staging table (then execute `statement[1]`)."""
-        with cur.copy(statement[0]) as copy:
-            copy.set_types(self._staged_types)
-            for row in rows:
-                copy.write_row(row)
 
 
 def _attrs(columns: Sequence[Column]) -> Callable[[Any], tuple[Any, ...]]:
@@ -186,7 +193,7 @@ def _payout_items(changes: Changes) -> list[tuple[Any, ...]]:
 
 
 @dataclass(frozen=True)
-class PaidOut:
+class PaidOut(Staged):
     """Recompute `receivables.paid_out` of the batch's payable or paid-out items from
     `payout_items` (a worker payout that has not failed), after both are written:
     the result does not depend on which of the two arrived first."""
@@ -194,6 +201,7 @@ class PaidOut:
     table: str = "receivables"
     rows: Rows = lambda changes: changes.paid_out_keys()  # noqa: E731
     _stage = sql.Identifier("stage_paid_out")
+    _staged_types = ("text", "text")
 
     def stage(self) -> sql.Composed:
         return sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} (job_id text, item_id text) "
@@ -212,19 +220,6 @@ class PaidOut:
             "AND r.paid_out IS DISTINCT FROM {}").format(sql.Identifier(schema), paid,
                                                          self._stage, paid)
         return copy, update
-
-    def run(self, cur: Cursor[Any], statement: tuple[sql.Composed, sql.Composed],
-            rows: list[tuple[Any, ...]]) -> None:
-        self.load(cur, statement, rows)
-        cur.execute(statement[1], prepare=True)
-
-    def load(self, cur: Cursor[Any], statement: tuple[sql.Composed, sql.Composed],
-             rows: list[tuple[Any, ...]]) -> None:
-        """Only the COPY into the staging table (then execute `statement[1]`)."""
-        with cur.copy(statement[0]) as copy:
-            copy.set_types(["text", "text"])
-            for row in rows:
-                copy.write_row(row)
 
 
 # In this order: entries first, then balance rows (locked in key order, so two
