@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -26,7 +27,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from consumers.ingest import Ingestor, tune_gc
+from consumers.ingest import Ingestor, IngestStats, tune_gc
 from consumers.topics import Topics
 from settlement import handlers
 from settlement.commands import Command
@@ -35,10 +36,12 @@ from settlement.infra.broker import ensure_topics, kafka
 from settlement.infra.postgres import create_database, database
 from settlement.runtime import application, owner_env
 from settlement.scenario import cloud_event
+from settlement.service import default_consumers
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 SUBMISSIONS_PER_TASK = 9  # 2 + 2×9 = 20 events per job
 BASELINE_BATCH_EVENTS = 1_000
+PARTITIONS = 4
 
 
 def job_events(job: int) -> list[dict[str, Any]]:
@@ -88,29 +91,65 @@ def baseline(url: str, settings: Settings, events: list[dict[str, Any]]) -> floa
     return len(domain_events) / elapsed
 
 
-async def consume(url: str, settings: Settings, bootstrap: str, topics: Topics,
-                  total: int) -> float:
+def consume(url: str, settings: Settings, bootstrap: str, topics: Topics, total: int,
+            consumers: int) -> float:
+    """`consumers` input consumer processes in one new group, from the first record
+    any of them received to the last commit of any (their clocks are the same
+    monotonic clock): events per second."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    processes = [context.Process(target=consumer_process, name=f"consumer-{n}",
+                                 args=(url, settings, bootstrap, topics.prefix, group, n,
+                                       total, results))
+                 for n in range(1, consumers + 1)]
+    for process in processes:
+        process.start()
+    stats = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    records = sum(s.records for s in stats)
+    if records != total or any(s.rejected or s.dead_lettered or s.conflicts for s in stats):
+        raise SystemExit(f"unexpected outcome: {stats}")
+    first = min(s.first_batch_at for s in stats if s.records)
+    return records / (max(s.last_commit_at for s in stats) - first)
+
+
+def consumer_process(url: str, settings: Settings, bootstrap: str, prefix: str, group: str,
+                     n: int, total: int, results: Any) -> None:
     app = application(url, settings, owner_env())
     tune_gc()
-    ingestor = Ingestor(app, bootstrap, topics, group_id=f"bench-{uuid.uuid4().hex[:8]}")
-    progress = asyncio.create_task(report_progress(ingestor, total))
-    stats = await ingestor.run(asyncio.Event(), idle_exit_s=3.0)
-    progress.cancel()
-    app.close()
-    if stats.records != total or stats.rejected or stats.dead_lettered:
-        raise SystemExit(f"unexpected outcome: {stats}")
-    return stats.records / (stats.last_commit_at - stats.first_batch_at)
+    ingestor = Ingestor(app, bootstrap, Topics(prefix), group_id=group,
+                        client_id=f"bench-consumer-{n}")
+
+    async def run() -> IngestStats:
+        progress = asyncio.create_task(report_progress(ingestor, total))
+        try:
+            # Idle this long after its last record: the other members' rebalances
+            # (a join waits about half the session timeout) must not end it early.
+            return await ingestor.run(asyncio.Event(), idle_exit_s=5.0)
+        finally:
+            progress.cancel()
+
+    try:
+        results.put(asyncio.run(run()))
+    finally:
+        app.close()
 
 
 async def report_progress(ingestor: Ingestor, total: int) -> None:
     while True:
         await asyncio.sleep(2)
-        print(f"  consumed {ingestor.stats.records}/{total}", file=sys.stderr, flush=True)
+        print(f"  {ingestor.client_id}: consumed {ingestor.stats.records} of {total} in all",
+              file=sys.stderr, flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5_000, help="jobs, 20 events each")
+    parser.add_argument("--consumers", type=int, default=default_consumers(PARTITIONS),
+                        help="input consumer processes in the group (default: as "
+                             "`settlement run` starts, one per core)")
     args = parser.parse_args()
     events = [e for job in range(args.jobs) for e in job_events(job)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,15 +158,23 @@ def main() -> None:
                             kafka_bootstrap=settings.kafka_bootstrap, state_dir=Path(tmp))
         with database(settings) as server, kafka(settings) as bootstrap:
             topics = Topics(f"bench{uuid.uuid4().hex[:6]}.")
-            asyncio.run(ensure_topics(bootstrap, topics.all, partitions=4))
+            asyncio.run(ensure_topics(bootstrap, topics.all, partitions=PARTITIONS))
             print(f"publishing {len(events)} events for {args.jobs} jobs", flush=True)
             asyncio.run(publish(bootstrap, topics.jobs, events))
             suffix = uuid.uuid4().hex[:8]
-            rate = asyncio.run(consume(create_database(server, f"bench_c_{suffix}"), settings,
-                                       bootstrap, topics, len(events)))
-            print(f"consumer: {rate:,.0f} events/s", flush=True)
+            rate = consume(create_database(server, f"bench_c_{suffix}"), settings,
+                           bootstrap, topics, len(events), args.consumers)
+            print(f"consumer group of {args.consumers} process(es): {rate:,.0f} events/s",
+                  flush=True)
+            single = None
+            if args.consumers != 1:
+                single = consume(create_database(server, f"bench_s_{suffix}"), settings,
+                                 bootstrap, topics, len(events), 1)
+                print(f"one consumer process alone: {single:,.0f} events/s", flush=True)
             base = baseline(create_database(server, f"bench_b_{suffix}"), settings, events)
-            print(f"baseline Application.save: {base:,.0f} events/s", flush=True)
+            print(f"baseline Application.save (one process): {base:,.0f} events/s", flush=True)
+            if single is not None:
+                print(f"one consumer process / baseline: {single / base:.2f}", flush=True)
     print(f"RESULT events_per_s={rate:.0f} baseline_events_per_s={base:.0f} "
           f"ratio={rate / base:.2f}")
 

@@ -7,8 +7,12 @@
    positions, one transaction per poll batch), from its first batch to its last
    commit. Baseline, same run: a raw read of the notification log
    (`select_notifications` pages of 1,000).
+   `--consumers` projector processes (default: one per core, as `settlement run`
+   starts them) share the topic's partitions in one group; with more than one,
+   one projector alone is measured too, into a database of its own.
 2. Latency: `settlement ingest`, `settlement relay` and `settlement project` run
-   as processes of their own on a fresh database while marketplace records are
+   as processes of their own, as `settlement run` starts them (`--consumers`
+   input consumers and projectors) on a fresh database while marketplace records are
    published at a steady `--rate` (2,000/s) for `--seconds`; for each record, the
    time from its publication to its settlement events being visible in the
    projections (`audit_log` rows by causation id, written in the transaction
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -56,11 +61,12 @@ from settlement.projections.schema import LIVE_SCHEMA  # noqa: E402
 from settlement.projections.store import Store  # noqa: E402
 from settlement.relay.service import Relay  # noqa: E402
 from settlement.runtime import application, owner_env  # noqa: E402
+from settlement.service import default_consumers, parts  # noqa: E402
 
 STORE_BATCH_COMMANDS = 1_000
 PAGE_EVENTS = 1_000
 PARTITIONS = 4
-POLL_S = 0.002  # how often the latency probe looks at the projections
+POLL_S = 0.01  # how often the latency probe looks at the projections (adds ≤ 10 ms)
 READY_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 120.0
 
@@ -112,14 +118,38 @@ def relay(url: str, settings: Settings, bootstrap: str, topics: Topics) -> float
         app.close()
 
 
-def project(url: str, bootstrap: str, topics: Topics, total: int) -> float:
+def project(url: str, bootstrap: str, topics: Topics, total: int, processes: int) -> float:
+    """`processes` projectors in one new group consume the topic into the live
+    schema: events per second from the first batch any of them received to the
+    last commit of any (the same monotonic clock in every process)."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    running = [context.Process(target=projector_process, name=f"projector-{n}",
+                               args=(url, bootstrap, topics.prefix, group, n, results))
+               for n in range(1, processes + 1)]
+    for process in running:
+        process.start()
+    metrics = [results.get() for _ in running]
+    for process in running:
+        process.join()
     with psycopg.connect(url, autocommit=True) as conn:
-        projector = Projector(conn, bootstrap, topics, group_id=f"bench-{uuid.uuid4().hex[:8]}")
-        metrics = asyncio.run(projector.run(asyncio.Event(), idle_exit_s=3.0))
         stored = Store(conn, LIVE_SCHEMA).event_count()
-    if metrics.applied != total or stored != total:
-        raise SystemExit(f"projector applied {metrics.applied}, stored {stored}, of {total}")
-    return metrics.throughput()
+    applied = sum(m.applied for m in metrics)
+    if applied != total or stored != total:
+        raise SystemExit(f"projectors applied {applied}, stored {stored}, of {total}")
+    first = min(m.first_batch_at for m in metrics if m.applied)
+    return applied / (max(m.last_commit_at for m in metrics) - first)
+
+
+def projector_process(url: str, bootstrap: str, prefix: str, group: str, n: int,
+                      results: Any) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        projector = Projector(conn, bootstrap, Topics(prefix), group_id=group,
+                              client_id=f"bench-projector-{n}")
+        # Idle this long after its last record: the other members' rebalances (a
+        # join waits about half the session timeout) must not end it early.
+        results.put(asyncio.run(projector.run(asyncio.Event(), idle_exit_s=5.0)))
 
 
 # Latency ------------------------------------------------------------------------------
@@ -144,12 +174,13 @@ def steady_records(count: int) -> Iterator[dict[str, Any]]:
                 return
 
 
-def service(name: str, settings: Settings, bootstrap: str, prefix: str, log: Path,
-            *args: str) -> subprocess.Popen[bytes]:
+def service(settings: Settings, bootstrap: str, prefix: str, log: Path,
+            args: tuple[str, ...]) -> subprocess.Popen[bytes]:
+    """`settlement <args>` as a process of its own, output to `log`."""
     env = {**os.environ, "SETTLEMENT_DATABASE_URL": str(settings.database_url),
            "SETTLEMENT_KAFKA_BOOTSTRAP": bootstrap, "SETTLEMENT_TOPIC_PREFIX": prefix}
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "settlement.cli", name, *args],
+        return subprocess.Popen([sys.executable, "-m", "settlement.cli", *args],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -157,17 +188,19 @@ async def offer_load(bootstrap: str, topic: str, records: list[dict[str, Any]], 
                      published: dict[str, float]) -> None:
     """Publish `records` at `rate` per second, noting each one's publication time."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=False, linger_ms=0)
+                                enable_idempotence=False, linger_ms=5)
+    # Serialised beforehand: a marketplace service does that on its own machine.
+    encoded = [(record["id"], record["data"]["job_id"].encode(), orjson.dumps(record))
+               for record in records]
     await producer.start()
     try:
         started = time.perf_counter()
-        for n, record in enumerate(records):
+        for n, (record_id, key, value) in enumerate(encoded):
             due = started + n / rate
             if (wait := due - time.perf_counter()) > 0:
                 await asyncio.sleep(wait)
-            published[record["id"]] = time.perf_counter()
-            await producer.send(topic, key=record["data"]["job_id"].encode(),
-                                value=orjson.dumps(record))
+            published[record_id] = time.perf_counter()
+            await producer.send(topic, key=key, value=value)
         await producer.flush()
     finally:
         await producer.stop()
@@ -186,9 +219,10 @@ async def watch(url: str, expect: set[str], visible: dict[str, float],
                 raise SystemExit(f"only {len(expect & visible.keys())} of {len(expect)} "
                                  "records became visible")
             try:
+                # Only rows not seen yet come back (the probe's own cost stays small).
                 cur = await conn.execute(
                     "SELECT position, causation_id FROM projections.audit_log "
-                    "WHERE position > %s", (floor,))
+                    "WHERE position > %s AND position <> ALL(%s)", (floor, list(seen)))
                 rows = await cur.fetchall()
             except psycopg.errors.UndefinedTable:
                 rows = []
@@ -226,7 +260,7 @@ async def measure_latency(url: str, bootstrap: str, topics: Topics, records: lis
 
 
 def latency(server: str, settings: Settings, bootstrap: str, rate: float, seconds: float,
-            logs: Path) -> list[float]:
+            logs: Path, consumers: int) -> list[float]:
     name = f"bench_e_{uuid.uuid4().hex[:8]}"
     url = create_database(server, name)
     prefix = f"bench{uuid.uuid4().hex[:6]}."
@@ -234,14 +268,16 @@ def latency(server: str, settings: Settings, bootstrap: str, rate: float, second
     asyncio.run(ensure_topics(bootstrap, topics.all, partitions=PARTITIONS))
     own = Settings(database_url=url, kafka_bootstrap=bootstrap, state_dir=settings.state_dir)
     records = list(steady_records(1 + int(rate * seconds)))
-    running = [service(name, own, bootstrap, prefix, logs / f"{name}.log", *args)
-               for name, args in (("ingest", ()), ("relay", ()), ("project", ()))]
+    # The children `settlement run` starts for these three parts (`service.parts`).
+    running = [service(own, bootstrap, prefix, logs / f"{part.name}.log", part.args)
+               for part in parts(1.0, PARTITIONS, consumers)
+               if part.args[0] in ("ingest", "relay", "project")]
     try:
         return asyncio.run(measure_latency(url, bootstrap, topics, records, rate))
     except BaseException:
-        for name in ("ingest", "relay", "project"):
-            tail = (logs / f"{name}.log").read_text(errors="replace").splitlines()[-15:]
-            print(f"--- {name} (last lines)", *tail, sep="\n", file=sys.stderr)
+        for log in sorted(logs.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            print(f"--- {log.stem} (last lines)", *tail, sep="\n", file=sys.stderr)
         raise
     finally:
         for process in running:
@@ -279,6 +315,10 @@ def main() -> None:
                         help="marketplace records per second offered in the latency run")
     parser.add_argument("--seconds", type=float, default=15.0,
                         help="how long the load is offered in the latency run")
+    parser.add_argument("--consumers", type=int, default=default_consumers(PARTITIONS),
+                        help="projector processes in the group, and input consumers and "
+                             "projectors in the latency run (default: as `settlement run` "
+                             "starts them, one per core)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = Settings.from_env()
@@ -298,10 +338,18 @@ def main() -> None:
             asyncio.run(ensure_topics(bootstrap, [topics.events], partitions=PARTITIONS))
             relayed = relay(url, settings, bootstrap, topics)
             print(f"relay: {relayed:,.0f} events/s", flush=True)
-            rate = project(url, bootstrap, topics, total)
-            print(f"projector: {rate:,.0f} events/s", flush=True)
+            rate = project(url, bootstrap, topics, total, args.consumers)
+            print(f"projector group of {args.consumers} process(es): {rate:,.0f} events/s",
+                  flush=True)
+            if args.consumers != 1:
+                # The same topic into a database of its own, by one process.
+                alone = create_database(server, f"bench_q_{suffix}")
+                single = project(alone, bootstrap, topics, total, 1)
+                print(f"one projector process alone: {single:,.0f} events/s", flush=True)
+                drop_database(server, f"bench_q_{suffix}")
             settle(server, f"bench_p_{suffix}")
-            lat = latency(server, settings, bootstrap, args.rate, args.seconds, Path(tmp))
+            lat = latency(server, settings, bootstrap, args.rate, args.seconds, Path(tmp),
+                          args.consumers)
             p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
             print(f"end to end at {args.rate:,.0f} records/s for {args.seconds:g} s: "
                   f"{len(lat)} records, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "

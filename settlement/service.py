@@ -55,13 +55,28 @@ class Part:
     args: tuple[str, ...]
 
 
-def parts(timer_interval_s: float, partitions: int) -> list[Part]:
-    """The children, in start order (consumers of a topic after its producer's topics exist)."""
+def default_consumers(partitions: int) -> int:
+    """Processes per consumer group: one per core, at most one per partition."""
+    return max(1, min(partitions, os.cpu_count() or 1))
+
+
+def parts(timer_interval_s: float, partitions: int, consumers: int = 1) -> list[Part]:
+    """The children, in start order (consumers of a topic after its producer's topics
+    exist). `consumers` input consumers and as many projectors: each pair of
+    groups splits its topics' partitions (one Python process is CPU-bound at
+    about 6,000 events/s; see docs/benchmarks.md)."""
     p = ("--partitions", str(partitions))
+
+    def group(name: str, command: str, client: str) -> list[Part]:
+        if consumers == 1:
+            return [Part(name, (command, *p))]
+        return [Part(f"{name}-{n}", (command, "--client", f"{client}-{n}", *p))
+                for n in range(1, consumers + 1)]
+
     return [
-        Part("ingest", ("ingest", *p)),
+        *group("ingest", "ingest", "settlement-ingest"),
         Part("relay", ("relay", *p)),
-        Part("project", ("project", *p)),
+        *group("project", "project", "settlement-projector"),
         Part("timers", ("timers", "loop", "--interval", str(timer_interval_s))),
         Part("api", ("api",)),
     ]
@@ -248,7 +263,8 @@ def run_service(args: argparse.Namespace, settings: Settings, out: TextIO = sys.
                          relay_was_at=republish)
             env = child_env(settings, url, bootstrap, extra)
             supervisor = Supervisor([Child(part, env) for part in
-                                     parts(args.timer_interval, args.partitions)])
+                                     parts(args.timer_interval, args.partitions,
+                                           args.consumers or default_consumers(args.partitions))])
             log.info("run.started", database="configured" if settings.database_url
                      else "embedded", kafka=bootstrap, api=settings.api_addr,
                      seconds=round(time.monotonic() - started, 3))
@@ -286,6 +302,13 @@ def _demo_thread(settings: Settings, url: str, bootstrap: str, token: str | None
         log.error("demo.failed", error=repr(exc))
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def add_commands(commands: Any) -> None:
     """Add `run` to the `settlement` subparsers `commands`."""
     run = commands.add_parser(
@@ -300,4 +323,7 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--timer-interval", type=float, default=DEFAULT_TIMER_INTERVAL_S,
                      metavar="SECONDS", help="seconds between timer passes")
     run.add_argument("--partitions", type=int, default=4, help="partitions of new topics")
+    run.add_argument("--consumers", type=_positive, default=None, metavar="N",
+                     help="input consumer and projector processes each, splitting the "
+                          "partitions (default: one per core, at most one per partition)")
     run.set_defaults(func=run_service)

@@ -25,6 +25,23 @@ def test_the_children_are_the_five_parts_of_the_service() -> None:
         ("timers", "timers"), ("api", "api")]
 
 
+def test_with_two_consumers_each_group_gets_two_processes_with_their_own_client_ids() -> None:
+    found = {p.name: p.args for p in parts(5.0, 4, consumers=2)}
+    assert list(found) == ["ingest-1", "ingest-2", "relay", "project-1", "project-2",
+                           "timers", "api"]
+    assert found["ingest-2"] == ("ingest", "--client", "settlement-ingest-2", "--partitions", "4")
+    assert found["project-1"][:3] == ("project", "--client", "settlement-projector-1")
+
+
+def test_one_consumer_process_per_core_at_most_one_per_partition(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert service.default_consumers(4) == 4
+    assert service.default_consumers(1) == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert service.default_consumers(4) == 1
+
+
 def test_a_child_that_keeps_dying_stops_the_tree() -> None:
     # `settlement --version`-like: argparse exits at once (status 2: no command).
     dying = Child(Part("dying", ()), dict(os.environ))
