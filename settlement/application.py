@@ -88,11 +88,11 @@ class SettlementApplication(Application[UUID]):
 
     def escrow(self, job_id: str) -> Escrow | None:
         try:
-            escrow = self.repository.get(escrow_id(job_id))
+            aggregate: Aggregate = self.repository.get(escrow_id(job_id))
         except AggregateNotFoundError:
             return None
-        assert isinstance(escrow, Escrow)
-        return escrow
+        assert isinstance(aggregate, Escrow)
+        return aggregate
 
     def handle(self, command: Command) -> Outcome:
         return self.handle_batch([command])[0]
@@ -180,8 +180,8 @@ class SettlementApplication(Application[UUID]):
         except SettlementError as error:
             # Commands validate before they emit: a rejected one changed nothing.
             # Should one ever emit and then fail, its half-done escrow must not be stored.
-            escrow = working.get(job_id) if job_id else None
-            if escrow is not None and escrow.pending_events:
+            failed = working.get(job_id) if job_id else None
+            if failed is not None and failed.pending_events:
                 raise RuntimeError(f"{command.command_id} failed after emitting events") from error
             return Outcome(command, REJECTED, error), job_id
         working[job_id] = escrow

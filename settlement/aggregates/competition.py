@@ -20,10 +20,9 @@ from settlement.movements import Release
 
 if TYPE_CHECKING:
     from settlement.aggregates.escrow import Escrow
-
-    _Base = Escrow
+    from settlement.aggregates.state import EscrowState as _Base
 else:
-    _Base = object
+    _Base = object  # so the MRO of Escrow is as before (see `state`)
 
 AWARDS_MAX = 1_000
 

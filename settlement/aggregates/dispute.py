@@ -18,11 +18,9 @@ from settlement.errors import Rejected
 from settlement.money import Money
 
 if TYPE_CHECKING:
-    from settlement.aggregates.escrow import Escrow
-
-    _Base = Escrow
+    from settlement.aggregates.state import EscrowState as _Base
 else:
-    _Base = object
+    _Base = object  # so the MRO of Escrow is as before (see `state`)
 
 PARTIES = ("client", "worker")
 

@@ -18,10 +18,9 @@ from settlement.money import Money, zero
 
 if TYPE_CHECKING:
     from settlement.aggregates.escrow import Escrow
-
-    _Base = Escrow
+    from settlement.aggregates.state import EscrowState as _Base
 else:
-    _Base = object
+    _Base = object  # so the MRO of Escrow is as before (see `state`)
 
 MILESTONES_MAX = 100
 

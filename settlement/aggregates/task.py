@@ -19,10 +19,9 @@ from settlement.money import Money
 
 if TYPE_CHECKING:
     from settlement.aggregates.escrow import Escrow
-
-    _Base = Escrow
+    from settlement.aggregates.state import EscrowState as _Base
 else:
-    _Base = object
+    _Base = object  # so the MRO of Escrow is as before (see `state`)
 
 QUANTITY_MAX = 100_000
 

@@ -17,11 +17,9 @@ from settlement.aggregates import items as it
 from settlement.money import Money, exponent
 
 if TYPE_CHECKING:
-    from settlement.aggregates.escrow import Escrow
-
-    _Base = Escrow
+    from settlement.aggregates.state import EscrowState as _Base
 else:
-    _Base = object
+    _Base = object  # so the MRO of Escrow is as before (see `state`)
 
 AUTO_ACCEPT = "auto_accept"
 AUTO_APPROVE = "auto_approve"

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from decimal import Decimal
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -234,8 +235,9 @@ class BulkRebuild:
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stack.__exit__(*exc)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._stack.__exit__(exc_type, exc, traceback)
 
     # Folding -------------------------------------------------------------------------
 

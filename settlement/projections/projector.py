@@ -335,8 +335,10 @@ def _fold(events: list[Event], jobs: dict[str, JobView], items: dict[ItemKey, It
 
 def _second_connection(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
     """Another connection to the same database, as `conn` was opened."""
-    extra = {"password": conn.info.password} if conn.info.password else {}
-    return psycopg.connect(conn.info.dsn, autocommit=True, **extra)
+    info = conn.info
+    if info.password:  # the DSN omits it
+        return psycopg.connect(info.dsn, autocommit=True, password=info.password)
+    return psycopg.connect(info.dsn, autocommit=True)
 
 
 def _decode(record: ConsumerRecord[bytes, bytes]) -> Event:

@@ -28,9 +28,19 @@ from settlement.projections.jobs import item_ids, job_of
 from settlement.projections.payouts import PayoutView, is_payout, payout_of, view_of_row
 from settlement.projections.schema import checked_name
 from settlement.projections.views import ItemView, JobView
-from settlement.projections.writes import ITEM_COLUMNS, PAYOUT_COLUMNS, WRITES, Append
+from settlement.projections.writes import (
+    ITEM_COLUMNS,
+    PAYOUT_COLUMNS,
+    WRITES,
+    Append,
+    PaidOut,
+    Upsert,
+)
 
 Rows = list[tuple[Any, ...]]
+# A write with its statement(s) for the store's schema, built once.
+_Prepared = (tuple[Append, sql.Composed]
+             | tuple[Upsert | PaidOut, tuple[sql.Composed, sql.Composed]])
 
 _ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 
@@ -73,7 +83,7 @@ class Store:
         self._select_payouts = sql.SQL(
             "SELECT {} FROM {}.payouts WHERE payout_id = ANY(%s)").format(
                 sql.SQL(", ").join(sql.Identifier(n) for n, _ in PAYOUT_COLUMNS), s)
-        self._writes = [(write, write.statement(self.schema)) for write in WRITES]
+        self._writes = [_prepared(write, self.schema) for write in WRITES]
         self._staged = False  # the connection's staging tables exist (see `writes`)
 
     # Reading -----------------------------------------------------------------------
@@ -167,14 +177,15 @@ class Store:
                     if not isinstance(write, Append):
                         cur.execute(write.stage())
                 self._staged = True
-            for n, ((write, statement), table_rows) in enumerate(
-                    zip(self._writes, rows, strict=True)):
+            for n, (prepared, table_rows) in enumerate(zip(self._writes, rows, strict=True)):
                 if table_rows:
-                    if isinstance(write, Append):
-                        write.run(cur, statement, table_rows)
+                    if isinstance(prepared[0], Append):
+                        append, statement = prepared
+                        append.run(cur, statement, table_rows)
                     else:
-                        write.load(cur, statement, table_rows)
-                        upserts.append(statement[1])
+                        staged, statements = prepared
+                        staged.load(cur, statements, table_rows)
+                        upserts.append(statements[1])
                 if n == 0:
                     failpoints.hit("project.mid_batch")
         # In the order of WRITES (balance rows first, `paid_out` last).
@@ -208,3 +219,10 @@ def rows_of(changes: Changes) -> list[Rows]:
     """The rows of each of `WRITES` for a batch's changes (built before `commit`, they
     can be built while the batch before is being written)."""
     return [write.rows(changes) for write in WRITES]
+
+
+def _prepared(write: Append | Upsert | PaidOut, schema: str) -> _Prepared:
+    # One return per kind of write, so the type checker pairs each with its statement's type.
+    if isinstance(write, Append):
+        return write, write.statement(schema)
+    return write, write.statement(schema)

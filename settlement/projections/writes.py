@@ -9,6 +9,7 @@ element of an array in Python, a COPY row in C; profiled).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -82,7 +83,10 @@ class Staged:
     """A write through a temporary staging table: binary COPY of the rows into it
     (`statement[0]`), then one statement from it (`statement[1]`)."""
 
-    _staged_types: Sequence[str]
+    @property
+    @abstractmethod
+    def _staged_types(self) -> Sequence[str]:
+        """The staging table's column types, in column order."""
 
     def run(self, cur: Cursor[Any], statement: tuple[sql.Composed, sql.Composed],
             rows: list[tuple[Any, ...]]) -> None:

@@ -139,6 +139,7 @@ class SettlementRecorder(PostgresApplicationRecorder):
                     return []
                 self._insert_stored_events(curs, stored_events, **kwargs)
                 ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                assert ids is not None, "an application recorder returns the new positions"
                 self._extend_chain(curs, stored_events, ids)
                 return ids
 
@@ -150,7 +151,7 @@ class SettlementRecorder(PostgresApplicationRecorder):
         row = curs.fetchone()
         prev = row["hash"] if row else GENESIS
         links = list(chain(prev, (
-            ChainedEvent(n, e.originator_id, e.originator_version, e.topic, e.state)
+            ChainedEvent(n, _uuid(e.originator_id), e.originator_version, e.topic, e.state)
             for n, e in sorted(zip(ids, stored_events, strict=True), key=lambda p: p[0]))))
         columns = ([p for p, _, _ in links], [h for _, h, _ in links], [v for _, _, v in links])
         curs.execute(self._insert_chain, columns, binary=True)
@@ -216,3 +217,9 @@ class SettlementRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_positions, (consumer,), prepare=True)
             return {(r["topic"], r["partition"]): r["next_offset"] for r in curs.fetchall()}
+
+
+def _uuid(originator_id: UUID | str) -> UUID:
+    """Every aggregate's id is a UUID (the datastore's `originator_id_type` is "uuid")."""
+    assert isinstance(originator_id, UUID), f"originator id {originator_id!r} is not a UUID"
+    return originator_id
