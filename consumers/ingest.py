@@ -110,6 +110,7 @@ class Ingestor:
         # or in the transaction in flight).
         self._positions: dict[TopicPartition, int] = {}
         self._inflight: _InFlight | None = None
+        self._offsets_commit: asyncio.Task[None] | None = None  # the latest, in the background
         self._generation = 0  # counts (re)assignments: a batch decided before one is void
         self._kinds = {topics.jobs: "jobs", topics.payouts: "payouts"}
         self._dlq = {topics.jobs: topics.jobs_dlq, topics.payouts: topics.payouts_dlq}
@@ -150,6 +151,8 @@ class Ingestor:
             await self._settle(consumer)
         finally:
             await self.flush()  # on an error: no transaction may outlive the consumer
+            if self._offsets_commit is not None:
+                await self._offsets_commit
             await consumer.stop()
             await producer.stop()
         return self.stats
@@ -239,12 +242,22 @@ class Ingestor:
             return False
         failpoints.hit("ingest.after_db_commit")
         self._count(inflight.decoded, inflight.batch.outcomes)
+        # Only monitoring depends on Kafka's offsets: committed in the background, in
+        # order, so the broker's round trip is not on the next batch's path.
+        self._offsets_commit = asyncio.create_task(self._commit_offsets(
+            consumer, {TopicPartition(p.topic, p.partition): p.end for p in inflight.positions},
+            self._offsets_commit))
+        return True
+
+    async def _commit_offsets(self, consumer: AIOKafkaConsumer,
+                              offsets: dict[TopicPartition, int],
+                              previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await previous
         try:
-            await consumer.commit({TopicPartition(p.topic, p.partition): p.end
-                                   for p in inflight.positions})
+            await consumer.commit(offsets)
         except Exception as exc:  # Only monitoring depends on Kafka's offsets.
             self.log.warning("ingest.offset_commit_failed", error=str(exc))
-        return True
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded:
         try:
@@ -294,7 +307,7 @@ class Ingestor:
         s.last_commit_at = time.perf_counter()
 
 
-class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
+class _SeekToStoredPositions(ConsumerRebalanceListener):
     def __init__(self, ingestor: Ingestor, consumer: AIOKafkaConsumer) -> None:
         self.ingestor, self.consumer = ingestor, consumer
 
