@@ -277,6 +277,12 @@ def test_rebuild_replaces_only_an_earlier_rebuild(
     with pytest.raises(SchemaError, match="holds rebuild projections"):
         schema.create(conn, "audit_copy")  # a projector never writes into a rebuild
     assert Store(conn, LIVE_SCHEMA).event_count() == 0
+    # A rebuild's tables skip the WAL (derived, made again at will); the live ones not.
+    persistence = dict(conn.execute(
+        "SELECT n.nspname, string_agg(DISTINCT c.relpersistence::text, '') FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+        "AND n.nspname IN ('audit_copy', %s) GROUP BY n.nspname", (LIVE_SCHEMA,)).fetchall())
+    assert persistence == {"audit_copy": "u", LIVE_SCHEMA: "p"}
 
 
 def test_cli_rebuild_reports_whether_it_equals_the_live_projections(
