@@ -28,12 +28,16 @@ class StoredEvents:
         chain = Identifier(recorder.events_table_name.removesuffix("_events") + "_chain")
         self._hashes = SQL("SELECT position, hash, prev_hash FROM {}.{} "
                            "WHERE position BETWEEN %s AND %s").format(schema, chain)
-        # By the events' primary key: one index range scan per page, however long the log.
+        # One index range scan per page on each table, however long the log. The range
+        # is given for the chain too: without it the planner merge-joined the chain's
+        # primary key from its first row, every page (a page at position 900,000 read
+        # 900,000 chain index entries: 260 ms instead of 15).
         self._page = SQL(
             "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, "
             "e.state, c.hash, c.prev_hash FROM {0}.{1} e LEFT JOIN {0}.{2} c "
-            "ON c.position = e.notification_id WHERE e.notification_id BETWEEN %s AND %s "
-            "ORDER BY e.notification_id LIMIT %s").format(schema, events, chain)
+            "ON c.position = e.notification_id AND c.position BETWEEN %(start)s AND %(last)s "
+            "WHERE e.notification_id BETWEEN %(start)s AND %(last)s "
+            "ORDER BY e.notification_id LIMIT %(limit)s").format(schema, events, chain)
 
     def hashes(self, first: int, last: int) -> dict[int, Chain]:
         """position → (hash, prev_hash) of the chain rows from `first` to `last`."""
@@ -46,7 +50,8 @@ class StoredEvents:
         in order, each with its chain row."""
         last = stop if stop is not None else 2**63 - 1
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(self._page, (start, last, limit), prepare=True)
+            cur.execute(self._page, {"start": start, "last": last, "limit": limit},
+                        prepare=True)
             return [_chained(row) for row in cur]
 
 

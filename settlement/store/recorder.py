@@ -104,12 +104,17 @@ class SettlementRecorder(PostgresApplicationRecorder):
             "INSERT INTO {}.{} (position, hash, prev_hash) "
             "SELECT * FROM unnest(%b::bigint[], %b::text[], %b::text[])"
         ).format(schema, self.chain_table)
+        # The first `limit` positions after `after` on either side are among the first
+        # `limit` of each table: each side is cut by its own index first (a join over
+        # `coalesce(...) > after` read both tables from their first row, every page).
         self._select_chain = SQL(
             "SELECT coalesce(e.notification_id, c.position) AS position, e.originator_id, "
             "e.originator_version, e.topic, e.state, c.hash, c.prev_hash "
-            "FROM {0}.{1} e FULL JOIN {0}.{2} c ON c.position = e.notification_id "
-            "WHERE coalesce(e.notification_id, c.position) > %s "
-            "ORDER BY 1 LIMIT %s"
+            "FROM (SELECT * FROM {0}.{1} WHERE notification_id > %(after)s "
+            "ORDER BY notification_id LIMIT %(limit)s) e "
+            "FULL JOIN (SELECT * FROM {0}.{2} WHERE position > %(after)s "
+            "ORDER BY position LIMIT %(limit)s) c ON c.position = e.notification_id "
+            "ORDER BY 1 LIMIT %(limit)s"
         ).format(schema, Identifier(events_table_name), self.chain_table)
         self._select_positions = SQL(
             "SELECT topic, partition, next_offset FROM {}.{} WHERE consumer = %s"
@@ -160,7 +165,7 @@ class SettlementRecorder(PostgresApplicationRecorder):
                                                                  str | None, str | None]]:
         """Stored events with their chain rows, in position order, for verification."""
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_chain, (after, limit))
+            curs.execute(self._select_chain, {"after": after, "limit": limit})
             return [(r["position"],
                      None if r["originator_id"] is None else ChainedEvent(
                          r["position"], r["originator_id"], r["originator_version"],
