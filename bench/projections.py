@@ -269,7 +269,11 @@ def latency(server: str, settings: Settings, bootstrap: str, rate: float, second
     own = Settings(database_url=url, kafka_bootstrap=bootstrap, state_dir=settings.state_dir)
     records = list(steady_records(1 + int(rate * seconds)))
     # The children `settlement run` starts for these three parts (`service.parts`).
-    running = [service(own, bootstrap, prefix, logs / f"{part.name}.log", part.args)
+    # Groups of their own: on a shared broker, members of the default groups (a
+    # service running there) must not take part in this run's rebalances.
+    groups = {"ingest": ("--group", f"{name}-ingest"), "project": ("--group", f"{name}-project")}
+    running = [service(own, bootstrap, prefix, logs / f"{part.name}.log",
+                       (*part.args, *groups.get(part.args[0], ())))
                for part in parts(1.0, PARTITIONS, consumers)
                if part.args[0] in ("ingest", "relay", "project")]
     try:
