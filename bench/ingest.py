@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -96,18 +97,9 @@ def consume(url: str, settings: Settings, bootstrap: str, topics: Topics, total:
     """`consumers` input consumer processes in one new group, from the first record
     any of them received to the last commit of any (their clocks are the same
     monotonic clock): events per second."""
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
     group = f"bench-{uuid.uuid4().hex[:8]}"
-    processes = [context.Process(target=consumer_process, name=f"consumer-{n}",
-                                 args=(url, settings, bootstrap, topics.prefix, group, n,
-                                       total, results))
-                 for n in range(1, consumers + 1)]
-    for process in processes:
-        process.start()
-    stats = [results.get() for _ in processes]
-    for process in processes:
-        process.join()
+    stats = in_processes(consumer_process, consumers, url, settings, bootstrap,
+                         topics.prefix, group, total)
     records = sum(s.records for s in stats)
     if records != total or any(s.rejected or s.dead_lettered or s.conflicts for s in stats):
         raise SystemExit(f"unexpected outcome: {stats}")
@@ -115,8 +107,23 @@ def consume(url: str, settings: Settings, bootstrap: str, topics: Topics, total:
     return records / (max(s.last_commit_at for s in stats) - first)
 
 
+def in_processes(target: Callable[..., None], count: int, *args: Any) -> list[Any]:
+    """`target(*args, n, results)` in `count` processes of their own (n = 1…count),
+    all at once; what each put on `results`."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=target, name=f"{target.__name__}-{n}",
+                                 args=(*args, n, results)) for n in range(1, count + 1)]
+    for process in processes:
+        process.start()
+    found = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return found
+
+
 def consumer_process(url: str, settings: Settings, bootstrap: str, prefix: str, group: str,
-                     n: int, total: int, results: Any) -> None:
+                     total: int, n: int, results: Any) -> None:
     app = application(url, settings, owner_env())
     tune_gc()
     ingestor = Ingestor(app, bootstrap, Topics(prefix), group_id=group,

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -49,7 +48,7 @@ import psycopg
 from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import job_events  # noqa: E402  (the ingestion benchmark's jobs)
+from ingest import in_processes, job_events  # noqa: E402  (the ingestion benchmark's)
 
 from consumers.topics import Topics  # noqa: E402
 from settlement.commands import Command  # noqa: E402
@@ -122,17 +121,8 @@ def project(url: str, bootstrap: str, topics: Topics, total: int, processes: int
     """`processes` projectors in one new group consume the topic into the live
     schema: events per second from the first batch any of them received to the
     last commit of any (the same monotonic clock in every process)."""
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
     group = f"bench-{uuid.uuid4().hex[:8]}"
-    running = [context.Process(target=projector_process, name=f"projector-{n}",
-                               args=(url, bootstrap, topics.prefix, group, n, results))
-               for n in range(1, processes + 1)]
-    for process in running:
-        process.start()
-    metrics = [results.get() for _ in running]
-    for process in running:
-        process.join()
+    metrics = in_processes(projector_process, processes, url, bootstrap, topics.prefix, group)
     with psycopg.connect(url, autocommit=True) as conn:
         stored = Store(conn, LIVE_SCHEMA).event_count()
     applied = sum(m.applied for m in metrics)
