@@ -47,6 +47,7 @@ from settlement.application import (
 )
 from settlement.commands import Command
 from settlement.errors import SettlementError
+from settlement.infra.broker import commit_offsets_after
 from settlement.logging import get_logger
 from settlement.store.recorder import PositionUpdate
 
@@ -244,20 +245,11 @@ class Ingestor:
         self._count(inflight.decoded, inflight.batch.outcomes)
         # Only monitoring depends on Kafka's offsets: committed in the background, in
         # order, so the broker's round trip is not on the next batch's path.
-        self._offsets_commit = asyncio.create_task(self._commit_offsets(
-            consumer, {TopicPartition(p.topic, p.partition): p.end for p in inflight.positions},
-            self._offsets_commit))
+        self._offsets_commit = asyncio.create_task(commit_offsets_after(
+            self._offsets_commit, consumer,
+            {TopicPartition(p.topic, p.partition): p.end for p in inflight.positions},
+            self.log, "ingest.offset_commit_failed"))
         return True
-
-    async def _commit_offsets(self, consumer: AIOKafkaConsumer,
-                              offsets: dict[TopicPartition, int],
-                              previous: asyncio.Task[None] | None) -> None:
-        if previous is not None:
-            await previous
-        try:
-            await consumer.commit(offsets)
-        except Exception as exc:  # Only monitoring depends on Kafka's offsets.
-            self.log.warning("ingest.offset_commit_failed", error=str(exc))
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded:
         try:

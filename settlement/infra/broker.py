@@ -167,6 +167,19 @@ async def ensure_topics(
     return created
 
 
+async def commit_offsets_after(previous: asyncio.Task[None] | None, consumer: Any,
+                               offsets: dict[Any, int], logger: Any, event: str) -> None:
+    """Commit `offsets` to Kafka once the commit before (`previous`) has ended, so a
+    consumer's commits run in the background and in order. Only monitoring reads
+    them (positions live in PostgreSQL), so a failure is logged as `event`, not raised."""
+    if previous is not None:
+        await previous
+    try:
+        await consumer.commit(offsets)
+    except Exception as exc:
+        logger.warning(event, error=str(exc))
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))

@@ -33,11 +33,11 @@ import orjson
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from consumers.topics import Topics
 from settlement import failpoints
+from settlement.infra.broker import commit_offsets_after
 from settlement.logging import get_logger
 from settlement.projections import probe, schema
 from settlement.projections.cache import ViewCache, needs
@@ -277,9 +277,10 @@ class Projector:
                             max_position=changes.max_position, now=time.monotonic())
         # Only monitoring depends on Kafka's offsets: committed in the background,
         # in order, while the next batch is read.
-        self._offsets_commit = asyncio.create_task(self._commit_offsets(
-            consumer, {TopicPartition(a.topic, a.partition): a.end for a in advances},
-            self._offsets_commit))
+        self._offsets_commit = asyncio.create_task(commit_offsets_after(
+            self._offsets_commit, consumer,
+            {TopicPartition(a.topic, a.partition): a.end for a in advances},
+            self.log, "projector.offset_commit_failed"))
 
     async def _flush(self) -> None:
         """Wait until no batch is being written; raise why one failed."""
@@ -297,16 +298,6 @@ class Projector:
                     raise  # this waiter was cancelled, not the write
             if self._storing is task:
                 self._storing = None
-
-    async def _commit_offsets(self, consumer: AIOKafkaConsumer,
-                              offsets: dict[TopicPartition, int],
-                              previous: asyncio.Task[None] | None) -> None:
-        if previous is not None:
-            await previous
-        try:
-            await consumer.commit(offsets)
-        except KafkaError as exc:
-            self.log.warning("projector.offset_commit_failed", error=str(exc))
 
     def _read(self, batches: Records) -> tuple[list[Event], list[PartitionAdvance]]:
         events: list[Event] = []

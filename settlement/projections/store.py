@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import psycopg
@@ -28,19 +28,9 @@ from settlement.projections.jobs import item_ids, job_of
 from settlement.projections.payouts import PayoutView, is_payout, payout_of, view_of_row
 from settlement.projections.schema import checked_name
 from settlement.projections.views import ItemView, JobView
-from settlement.projections.writes import (
-    ITEM_COLUMNS,
-    PAYOUT_COLUMNS,
-    WRITES,
-    Append,
-    PaidOut,
-    Upsert,
-)
+from settlement.projections.writes import ITEM_COLUMNS, PAYOUT_COLUMNS, WRITES, Append
 
 Rows = list[tuple[Any, ...]]
-# A write with its statement(s) for the store's schema, built once.
-_Prepared = (tuple[Append, sql.Composed]
-             | tuple[Upsert | PaidOut, tuple[sql.Composed, sql.Composed]])
 
 _ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 
@@ -83,7 +73,7 @@ class Store:
         self._select_payouts = sql.SQL(
             "SELECT {} FROM {}.payouts WHERE payout_id = ANY(%s)").format(
                 sql.SQL(", ").join(sql.Identifier(n) for n, _ in PAYOUT_COLUMNS), s)
-        self._writes = [_prepared(write, self.schema) for write in WRITES]
+        self._writes = [(write, write.statement(self.schema)) for write in WRITES]
         self._staged = False  # the connection's staging tables exist (see `writes`)
 
     # Reading -----------------------------------------------------------------------
@@ -177,15 +167,16 @@ class Store:
                     if not isinstance(write, Append):
                         cur.execute(write.stage())
                 self._staged = True
-            for n, (prepared, table_rows) in enumerate(zip(self._writes, rows, strict=True)):
+            for n, ((write, statement), table_rows) in enumerate(
+                    zip(self._writes, rows, strict=True)):
                 if table_rows:
-                    if isinstance(prepared[0], Append):
-                        append, statement = prepared
-                        append.run(cur, statement, table_rows)
+                    # `statement` is what `write.statement` gives for that kind of write.
+                    if isinstance(write, Append):
+                        write.run(cur, cast(sql.Composed, statement), table_rows)
                     else:
-                        staged, statements = prepared
-                        staged.load(cur, statements, table_rows)
-                        upserts.append(statements[1])
+                        staged = cast(tuple[sql.Composed, sql.Composed], statement)
+                        write.load(cur, staged, table_rows)
+                        upserts.append(staged[1])
                 if n == 0:
                     failpoints.hit("project.mid_batch")
         # In the order of WRITES (balance rows first, `paid_out` last).
@@ -220,9 +211,3 @@ def rows_of(changes: Changes) -> list[Rows]:
     can be built while the batch before is being written)."""
     return [write.rows(changes) for write in WRITES]
 
-
-def _prepared(write: Append | Upsert | PaidOut, schema: str) -> _Prepared:
-    # One return per kind of write, so the type checker pairs each with its statement's type.
-    if isinstance(write, Append):
-        return write, write.statement(schema)
-    return write, write.statement(schema)
