@@ -5,8 +5,9 @@ Stores at least `--events` settlement events (task jobs of 20 events each, as in
 hash chain included), then runs `settlement replay` as a process of its own and
 reads its rate from its report (events read, folded and written per second of
 the rebuild, before the final digests) and its peak RSS (`wait4`, plus the
-peak its reader process reports). In the same run the baseline is a raw read of the notification log
-(`select_notifications` pages of the same size) in this process. The last line is
+peaks its other shard processes report). In the same run the baseline is a raw
+read of the notification log (`select_notifications` pages of the same size) in
+this process. The last line is
 
     RESULT events=<n> events_per_s=<n> baseline_events_per_s=<n> peak_rss_mb=<n>
 
@@ -104,9 +105,9 @@ def run_replay(url: str) -> tuple[dict[str, Any], float, float]:
     if process.returncode not in (0, 1) or not lines:
         raise SystemExit(f"settlement replay failed with status {process.returncode}")
     report = json.loads(lines[-1])
-    # ru_maxrss: KiB on Linux. The replay's reader process (reads and decodes the
-    # stored events) is counted on top: the sum of both peaks.
-    return report, seconds, usage.ru_maxrss / 1024 + report.get("reader_peak_rss_mb", 0)
+    # ru_maxrss: KiB on Linux. The replay's other shard processes (each reads,
+    # decodes and folds its share of the jobs) are counted on top: the sum of the peaks.
+    return report, seconds, usage.ru_maxrss / 1024 + report["shards_peak_rss_mb"]
 
 
 def main() -> None:

@@ -16,7 +16,11 @@ does for the live projector). Instead:
 - `receivables.paid_out` is derived once at the end from `payout_items`, the
   value `Store`'s per-batch recomputation converges to (a worker payout that
   has not failed names the item);
-- the secondary indexes are dropped before loading and made again after.
+- the secondary indexes are dropped before loading and made again after;
+- the history can be folded in shards (`BulkRebuild` per shard of the jobs and
+  payouts, each in a process of its own): a job's and a payout's events are all
+  in one shard, so the shards' rows never overlap; balances are summed across
+  the shards at the end (`complete`), exactly.
 
 The read models are the ones `Store.apply_batch` writes for the same events,
 table by table (an integration test compares their digests).
@@ -25,10 +29,11 @@ table by table (an integration test compares their digests).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
-from decimal import Decimal
+from dataclasses import dataclass, field
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, localcontext
 from types import TracebackType
 from typing import Any
 
@@ -65,6 +70,20 @@ _BY_TABLE = {write.table: write for write in WRITES if hasattr(write, "columns")
 _PER_JOB = ("job_views", "escrows", "escrow_items", "receivables")
 
 Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+# Balances are sums of exact amounts: never rounded (28 digits by default), and
+# an inexact sum would raise rather than be stored.
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact])
+Balances = dict[tuple[str, str], list[Decimal]]  # (account, currency) → [debits, credits]
+
+
+@dataclass
+class Totals:
+    """What a `BulkRebuild` leaves for `complete`: running balances and payouts
+    (kept in memory to the end), and the number of jobs written at the end."""
+
+    balances: Balances = field(default_factory=dict)
+    payouts: dict[str, PayoutView] = field(default_factory=dict)
+    jobs_written: int = 0
 
 
 def _copy_statement(schema: str, table: str, columns: Sequence[Column],
@@ -200,7 +219,8 @@ def _store(conn: psycopg.Connection[Any], schema: str,
 
 
 class BulkRebuild:
-    """Fold pages of events into a fresh rebuild schema (see the module text).
+    """Fold pages of events (all of them, or one shard's) into a fresh rebuild
+    schema (see the module text), after `prepare` and before `complete`.
 
     Use as a context manager: `apply(events)` per page, then `finish()`; leaving
     it without `finish()` (an error) abandons the streamed COPYs."""
@@ -213,14 +233,13 @@ class BulkRebuild:
         self.jobs: OrderedDict[str, JobView] = OrderedDict()  # least recently folded first
         self.items: dict[str, dict[str, ItemView]] = {}
         self.payouts: dict[str, PayoutView] = {}
-        self.balances: dict[tuple[str, str], list[Decimal]] = {}
+        self.balances: Balances = {}
         self.evicted: set[str] = set()  # jobs whose rows are in the schema, not in memory
         self._stack = ExitStack()
         self._streams: list[tuple[Callable[[Changes], str], Any]] = []
         self._pending: list[Future[None]] = []
 
     def __enter__(self) -> BulkRebuild:
-        self._drop_indexes()
         try:
             self._eviction_conn = self._stack.enter_context(self.connect())
             self._evictions = self._stack.enter_context(ThreadPoolExecutor(1, "rebuild-evict"))
@@ -271,11 +290,12 @@ class BulkRebuild:
             self.items[job_id][item_id] = item
         self.payouts.update(changes.payouts)
         balances = self.balances
-        for entry in changes.entries:
-            pair = balances.get((entry.account, entry.currency))
-            if pair is None:
-                pair = balances[(entry.account, entry.currency)] = [Decimal(0), Decimal(0)]
-            pair[0 if entry.side == "debit" else 1] += entry.amount
+        with localcontext(EXACT):
+            for entry in changes.entries:
+                pair = balances.get((entry.account, entry.currency))
+                if pair is None:
+                    pair = balances[(entry.account, entry.currency)] = [Decimal(0), Decimal(0)]
+                pair[0 if entry.side == "debit" else 1] += entry.amount
         if len(jobs) > self.max_jobs:
             self._evict(min(len(jobs), len(jobs) - self.max_jobs + EVICT_CHUNK - 1))
         return changes
@@ -345,42 +365,58 @@ class BulkRebuild:
         for future in pending:
             future.result()
 
-    def finish(self) -> int:
-        """Close the streams and write everything still in memory; the number of
-        jobs written at the end."""
+    def finish(self) -> Totals:
+        """Close the streams and write the jobs still in memory; what is left for
+        `complete`."""
         self._drain()
         self._stack.close()  # ends the streamed COPYs: their rows are committed
         views = dict(self.jobs)
         items = {(job_id, item_id): item for job_id, job_items in self.items.items()
                  for item_id, item in job_items.items()}
         self._write_jobs(views, items)
-        changes = Changes(payouts=self.payouts)
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            set_json_dumps(orjson.dumps, cur)
-            _copy(cur, self.schema, "balances", BALANCE_COLUMNS,
-                  [(account, currency, debits, credits) for (account, currency), (debits, credits)
-                   in sorted(self.balances.items())])
-            _copy(cur, self.schema, "payouts", PAYOUT_COLUMNS,
-                  [(v.payout_id, v.party_type, v.party_id, v.currency, v.amount, v.status,
-                    list(v.items), v.position) for v in changes.payout_rows()])
-            write = _BY_TABLE["payout_items"]
-            _copy(cur, self.schema, "payout_items", write.columns, write.rows(changes))
-            cur.execute(sql.SQL(
-                "UPDATE {s}.receivables AS r SET paid_out = true FROM "
-                "(SELECT DISTINCT job_id, item_id FROM {s}.payout_items "
-                "WHERE party_type = 'worker' AND status <> 'failed') AS p "
-                "WHERE r.job_id = p.job_id AND r.item_id = p.item_id").format(
-                    s=sql.Identifier(self.schema)))
-        schemas.create(self.conn, self.schema, schemas.REBUILD)  # the indexes again
-        return len(views)
+        return Totals(self.balances, self.payouts, len(views))
 
-    # Indexes -------------------------------------------------------------------------
 
-    def _drop_indexes(self) -> None:
-        with self.conn.transaction():
-            for name in _secondary_indexes():
-                self.conn.execute(sql.SQL("DROP INDEX IF EXISTS {}.{}").format(
-                    sql.Identifier(self.schema), sql.Identifier(name)))
+def prepare(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Before the `BulkRebuild`s of a fresh rebuild schema: drop its secondary indexes."""
+    with conn.transaction():
+        for name in _secondary_indexes():
+            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}.{}").format(
+                sql.Identifier(schemas.checked_name(schema)), sql.Identifier(name)))
+
+
+def complete(conn: psycopg.Connection[Any], schema: str, shards: Iterable[Totals]) -> None:
+    """After every `BulkRebuild` finished: the balances (summed over the shards),
+    the payouts and what they pay, `receivables.paid_out`, and the indexes again."""
+    balances: Balances = {}
+    payouts: dict[str, PayoutView] = {}
+    with localcontext(EXACT):
+        for totals in shards:
+            for key, (debits, credits) in totals.balances.items():
+                pair = balances.setdefault(key, [Decimal(0), Decimal(0)])
+                pair[0] += debits
+                pair[1] += credits
+            if payouts.keys() & totals.payouts.keys():  # a payout's events are in one shard
+                raise ValueError("a payout was folded in two shards")
+            payouts.update(totals.payouts)
+    changes = Changes(payouts=payouts)
+    s = sql.Identifier(schemas.checked_name(schema))
+    with conn.transaction(), conn.cursor() as cur:
+        set_json_dumps(orjson.dumps, cur)
+        _copy(cur, schema, "balances", BALANCE_COLUMNS,
+              [(account, currency, debits, credits) for (account, currency), (debits, credits)
+               in sorted(balances.items())])
+        _copy(cur, schema, "payouts", PAYOUT_COLUMNS,
+              [(v.payout_id, v.party_type, v.party_id, v.currency, v.amount, v.status,
+                list(v.items), v.position) for v in changes.payout_rows()])
+        write = _BY_TABLE["payout_items"]
+        _copy(cur, schema, "payout_items", write.columns, write.rows(changes))
+        cur.execute(sql.SQL(
+            "UPDATE {s}.receivables AS r SET paid_out = true FROM "
+            "(SELECT DISTINCT job_id, item_id FROM {s}.payout_items "
+            "WHERE party_type = 'worker' AND status <> 'failed') AS p "
+            "WHERE r.job_id = p.job_id AND r.item_id = p.item_id").format(s=s))
+    schemas.create(conn, schema, schemas.REBUILD)  # the indexes again
 
 
 def _secondary_indexes() -> Iterator[str]:

@@ -92,7 +92,7 @@ class Report:
             "live_position": self.live_position, "events": r.events,
             "events_after_as_of": r.skipped, "events_per_s": round(r.events_per_s),
             "seconds": round(r.seconds, 3), "digest": r.digest,
-            "reader_peak_rss_mb": round(r.reader_rss_mb),
+            "shards": r.shards, "shards_peak_rss_mb": round(r.shards_rss_mb),
             "projections": {check.name: check.as_dict() for check in self.checks},
             "trial_balance": self.trial_balance,
             "differing": [check.name for check in self.checks if check.equal is False],

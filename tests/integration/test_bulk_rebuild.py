@@ -6,6 +6,7 @@ back from the rebuilt schema."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -20,6 +21,7 @@ from settlement.payout_run import payout_run
 from settlement.projections import bulk
 from settlement.projections import rebuild as rebuilding
 from settlement.projections.rebuild import rebuild
+from settlement.relay.stored import StoredEvents
 from support.projections import rich_day, store
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -44,7 +46,8 @@ def history(app: SettlementApplication) -> None:
 
 def both(app: SettlementApplication, conn: psycopg.Connection[Any], **kwargs: Any) -> None:
     name = uuid.uuid4().hex[:8]
-    by_store = rebuild(app, f"store_{name}", conn=conn, bulk=False, **kwargs)
+    by_store = rebuild(app, f"store_{name}", conn=conn, bulk=False,
+                       **{k: v for k, v in kwargs.items() if k != "shards"})
     by_bulk = rebuild(app, f"bulk_{name}", conn=conn, **kwargs)
     assert by_bulk.events == by_store.events > 0
     assert (by_bulk.skipped, by_bulk.through_position) == (by_store.skipped,
@@ -63,13 +66,14 @@ def test_bulk_rebuild_equals_store_rebuild(app: SettlementApplication,
                   START + timedelta(days=1, minutes=150)):
         both(app, conn, as_of=as_of)
     # Jobs evicted after every small page and read back when they come again, the
-    # pages read by a process of its own (as for a long history).
-    monkeypatch.setattr(bulk, "MAX_JOBS", 1)
+    # history folded in shards, each in a process of its own (as for a long history).
+    monkeypatch.setattr(bulk, "MAX_JOBS", 2)
     monkeypatch.setattr(bulk, "EVICT_CHUNK", 1)
-    monkeypatch.setattr(rebuilding, "PROCESS_READ_MIN_EVENTS", 0)
+    monkeypatch.setattr(rebuilding, "SHARD_MIN_EVENTS", 0)
     both(app, conn, page_events=7)
-    both(app, conn, page_events=5, as_of=NOW + timedelta(minutes=90))
-    assert rebuilding.READER_RSS_KIB  # the reader process ran and reported
+    assert len(rebuilding.SHARD_RSS_KIB) == max(1, min(os.cpu_count() or 1, 4)) - 1
+    both(app, conn, page_events=5, as_of=NOW + timedelta(minutes=90), shards=3)
+    assert len(rebuilding.SHARD_RSS_KIB) == 2  # both other shards ran and reported
 
 
 def test_copy_text_lines_read_back_exactly(conn: psycopg.Connection[Any]) -> None:
@@ -93,3 +97,26 @@ def test_copy_text_lines_read_back_exactly(conn: psycopg.Connection[Any]) -> Non
     assert found == [(rows[0][0], "1.50", rows[0][2], True, 2**40),
                      (None, "1000", None, False, None),
                      ("", "0.000", rows[2][2], None, 0)]
+
+
+def test_shards_split_the_log_by_aggregate(app: SettlementApplication) -> None:
+    """Every stored event is in exactly one shard, a whole aggregate in one, each
+    shard's pages in order (windows of positions without any of its events too)."""
+    history(app)
+    stored = StoredEvents(app.store)
+    everything = [n for n, _ in stored.page(1, 1_000_000)]
+    found: dict[int, int] = {}
+    for index in range(3):
+        start, positions = 1, []
+        while page := stored.page(start, 4, shard=(index, 3)):
+            assert len(page) <= 4
+            positions += [n.id for n, _ in page]
+            start = page[-1][0].id + 1
+        assert positions == sorted(positions)
+        found.update((position, index) for position in positions)
+    assert sorted(found) == [n.id for n in everything]
+    shard_of: dict[Any, set[int]] = {}
+    for n in everything:
+        shard_of.setdefault(n.originator_id, set()).add(found[n.id])
+    assert all(len(shards) == 1 for shards in shard_of.values())
+    assert {index for shards in shard_of.values() for index in shards} == {0, 1, 2}
