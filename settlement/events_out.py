@@ -168,7 +168,13 @@ def _money(data: dict[str, Any]) -> dict[str, Any]:
     amount = data["amount"]
     if type(amount) is not str or type(currency) is not str:
         raise NotDirect("money")
-    return {"amount": str(Decimal(amount).quantize(_quantum(currency))), "currency": currency}
+    return {"amount": _quantized(amount, currency), "currency": currency}
+
+
+@functools.lru_cache(maxsize=8_192)
+def _quantized(amount: str, currency: str) -> str:
+    """The wire text of a stored amount (the same few amounts recur: fees, prices)."""
+    return str(Decimal(amount).quantize(_quantum(currency)))
 
 
 def _money_of(value: Any) -> dict[str, Any]:
