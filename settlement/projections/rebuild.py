@@ -174,17 +174,19 @@ def _bulk_rebuild(app: SettlementApplication, conn: psycopg.Connection[Any], sch
         parts = [_fold_shard(app, conn, schema_name, last, page_events, as_of, None, max_jobs,
                              progress)]
     else:
-        # This shard's progress stands for all (the shards advance together over
-        # the same positions); done only when every shard is.
-        def shard_progress(position: int, total: int) -> None:
-            if progress is not None:
-                progress(min(position, total - 1), total)
-
         with _shard_processes(app, schema_name, last, page_events, as_of, shards,
                               max_jobs) as others:
+            # After each page: a failed shard stops the rebuild now, not at the end.
+            # This shard's progress stands for all (the shards advance together
+            # over the same positions); done only when every shard is.
+            def shard_progress(position: int, total: int) -> None:
+                others.poll()
+                if progress is not None:
+                    progress(min(position, total - 1), total)
+
             mine = _fold_shard(app, conn, schema_name, last, page_events, as_of, (0, shards),
                                max_jobs, shard_progress)
-            parts = [mine, *others()]
+            parts = [mine, *others.results()]
     folded = time.monotonic()
     log.info("rebuild.folded", events=sum(part.events for part in parts),
              seconds=round(folded - started, 3))
@@ -262,47 +264,63 @@ def _pages(app: SettlementApplication, last: int, page_events: int,
         yield pages()
 
 
+class _Shards:
+    """The shard processes of a rebuild and what they folded, as it arrives."""
+
+    def __init__(self, processes: dict[int, Any], queue: Any) -> None:
+        self.processes, self.queue = processes, queue
+        self.found: dict[int, Folded] = {}
+
+    def poll(self, wait_s: float = 0.0) -> None:
+        """Take what the shards sent (waiting up to `wait_s` for something); raise
+        if one failed, or exited without sending what it folded."""
+        # Which had exited is looked at first: whatever one sent before it exited
+        # is in the pipe by then (its queue is flushed at exit), so taken below.
+        exited = [index for index, process in self.processes.items()
+                  if index not in self.found and not process.is_alive()]
+        timeout = 0.0 if exited else wait_s
+        while True:
+            try:
+                item = self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
+            except Empty:
+                break
+            timeout = 0.0
+            index, sent = item
+            if isinstance(sent, str):
+                raise RuntimeError(f"rebuild shard {index} failed: {sent}")
+            folded, rss_kib = sent
+            SHARD_RSS_KIB.append(rss_kib)
+            self.found[index] = folded
+        for index in exited:
+            if index not in self.found:
+                raise RuntimeError(f"rebuild shard {index} exited "
+                                   f"({self.processes[index].exitcode}) before it was done")
+
+    def results(self) -> list[Folded]:
+        """Wait for every shard: what each folded, in shard order."""
+        while len(self.found) < len(self.processes):
+            self.poll(1.0)
+        return [self.found[index] for index in sorted(self.found)]
+
+
 @contextmanager
 def _shard_processes(app: SettlementApplication, schema_name: str, last: int,
                      page_events: int, as_of: datetime | None, shards: int,
-                     max_jobs: int) -> Iterator[Callable[[], list[Folded]]]:
+                     max_jobs: int) -> Iterator[_Shards]:
     """Shards 1 to `shards - 1` folded by processes of their own (`_shard_main`),
-    started now; the function given waits for what they folded (raising what
-    failed). Leaving early stops them."""
+    started now. Leaving early stops them."""
     context = multiprocessing.get_context("spawn")
     queue: Any = context.Queue()
-    processes = [context.Process(
+    processes = {index: context.Process(
         target=_shard_main, name=f"rebuild-shard-{index}", daemon=True,
         args=(type(app), dict(app.env), schema_name, last, page_events, as_of,
-              (index, shards), max_jobs, queue)) for index in range(1, shards)]
-    for process in processes:
+              (index, shards), max_jobs, queue)) for index in range(1, shards)}
+    for process in processes.values():
         process.start()
-
-    def results() -> list[Folded]:
-        found: list[Folded] = []
-        while len(found) < len(processes):
-            try:
-                item = queue.get(timeout=1.0)
-            except Empty:
-                if not all(process.is_alive() for process in processes):
-                    try:  # one may have put its result just before it exited
-                        item = queue.get(timeout=1.0)
-                    except Empty:
-                        codes = [process.exitcode for process in processes]
-                        raise RuntimeError(f"a rebuild shard exited ({codes})") from None
-                else:
-                    continue
-            if isinstance(item, str):
-                raise RuntimeError(f"a rebuild shard failed: {item}")
-            folded, rss_kib = item
-            SHARD_RSS_KIB.append(rss_kib)
-            found.append(folded)
-        return found
-
     try:
-        yield results
+        yield _Shards(processes, queue)
     finally:
-        for process in processes:
+        for process in processes.values():
             if process.is_alive():
                 process.terminate()
             process.join()
@@ -312,8 +330,8 @@ def _shard_processes(app: SettlementApplication, schema_name: str, last: int,
 def _shard_main(app_type: type[SettlementApplication], env: dict[str, str], schema_name: str,
                 last: int, page_events: int, as_of: datetime | None, shard: Shard,
                 max_jobs: int, out: Any) -> None:
-    """In a shard process: fold the shard, then put (what it folded, its peak RSS
-    in KiB); a str instead: the error that stopped it."""
+    """In a shard process: fold the shard, then put (its index, (what it folded,
+    its peak RSS in KiB)); a str instead of the pair: the error that stopped it."""
     try:
         app = app_type(env)
         try:
@@ -322,9 +340,9 @@ def _shard_main(app_type: type[SettlementApplication], env: dict[str, str], sche
                                      max_jobs, None)
         finally:
             app.close()
-        out.put((folded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        out.put((shard[0], (folded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
     except Exception as exc:  # reported by the rebuild, which raises it
-        out.put(f"{type(exc).__name__}: {exc}")
+        out.put((shard[0], f"{type(exc).__name__}: {exc}"))
 
 
 def _until(events: list[Event], as_of: datetime, stopped: set[str]) -> list[Event]:

@@ -120,3 +120,17 @@ def test_shards_split_the_log_by_aggregate(app: SettlementApplication) -> None:
         shard_of.setdefault(n.originator_id, set()).add(found[n.id])
     assert all(len(shards) == 1 for shards in shard_of.values())
     assert {index for shards in shard_of.values() for index in shards} == {0, 1, 2}
+
+
+def test_a_failed_shard_fails_the_rebuild(app: SettlementApplication,
+                                          conn: psycopg.Connection[Any]) -> None:
+    """An event only another shard process can read is unreadable: the rebuild
+    raises that shard's error (rather than finishing without its jobs)."""
+    history(app)
+    position = conn.execute(
+        "SELECT max(notification_id) FROM settlement_events "
+        "WHERE mod(get_byte(uuid_send(originator_id), 15), 2) = 1").fetchone()[0]
+    conn.execute("UPDATE settlement_events SET state = 'not json' WHERE notification_id = %s",
+                 (position,))
+    with pytest.raises(RuntimeError, match="rebuild shard 1 failed"):
+        rebuild(app, f"bulk_{uuid.uuid4().hex[:8]}", conn=conn, shards=2)
