@@ -28,14 +28,14 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from consumers.ingest import Ingestor, IngestStats, tune_gc
+from consumers.ingest import Ingestor, IngestStats
 from consumers.topics import Topics
 from settlement import handlers
 from settlement.commands import Command
 from settlement.config import Settings
 from settlement.infra.broker import ensure_topics, kafka
 from settlement.infra.postgres import create_database, database
-from settlement.runtime import application, owner_env
+from settlement.runtime import application, owner_env, tune_gc
 from settlement.scenario import cloud_event
 from settlement.service import default_consumers
 

@@ -59,7 +59,7 @@ from settlement.projections.projector import Projector  # noqa: E402
 from settlement.projections.schema import LIVE_SCHEMA  # noqa: E402
 from settlement.projections.store import Store  # noqa: E402
 from settlement.relay.service import Relay  # noqa: E402
-from settlement.runtime import application, owner_env  # noqa: E402
+from settlement.runtime import application, owner_env, tune_gc  # noqa: E402
 from settlement.service import default_consumers, parts  # noqa: E402
 
 STORE_BATCH_COMMANDS = 1_000
@@ -134,6 +134,7 @@ def project(url: str, bootstrap: str, topics: Topics, total: int, processes: int
 
 def projector_process(url: str, bootstrap: str, prefix: str, group: str, n: int,
                       results: Any) -> None:
+    tune_gc()  # as `settlement project` does
     with psycopg.connect(url, autocommit=True) as conn:
         projector = Projector(conn, bootstrap, Topics(prefix), group_id=group,
                               client_id=f"bench-projector-{n}")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,14 +57,6 @@ POLL_TIMEOUT_MS = 200
 SEND_TIMEOUT_S = 30.0
 # Real Kafka's minimum; a group (re)join waits about half of it, so keep it low.
 SESSION_TIMEOUT_MS = 6_000
-
-
-def tune_gc() -> None:
-    """For a long-running consumer process: freeze what start-up allocated and collect
-    the young generation less often. Collection was a quarter of consume time
-    (profiled); escrows and batches are short-lived, so little is lost."""
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 50)
 
 
 @dataclass

@@ -29,10 +29,10 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from consumers.ingest import Ingestor, tune_gc
+    from consumers.ingest import Ingestor
     from consumers.topics import Topics
     from settlement.infra.broker import ensure_topics, kafka
-    from settlement.runtime import open_application, owner_env
+    from settlement.runtime import open_application, owner_env, tune_gc
 
     topics = Topics(settings.topic_prefix)
     with kafka(settings) as bootstrap, open_application(settings, owner_env()) as app:

@@ -6,6 +6,7 @@ broker) can be swapped by configuration alone.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -20,6 +21,16 @@ def owner_env() -> dict[str, str]:
     no fast-forward round trip and no deep copy per command. Safe because a
     stale write fails on the event version and evicts (see PERF_NOTES.md)."""
     return {"AGGREGATE_CACHE_FASTFORWARD": "n", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
+
+
+def tune_gc() -> None:
+    """For a long-running consumer, relay or projector process: freeze what start-up
+    allocated and collect the young generation less often. Collection was a quarter
+    of the input consumer's time (profiled); escrows, batches and views are
+    short-lived or cached for long, so little is lost, and a projector's cache of
+    views is not walked by a full collection every few thousand events."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 50)
 
 
 def application(database_url: str, settings: Settings,

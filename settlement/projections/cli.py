@@ -77,13 +77,14 @@ def _project(args: argparse.Namespace, settings: Settings) -> int:
     from settlement.infra.broker import ensure_topics, kafka
     from settlement.infra.postgres import database
     from settlement.projections.projector import Projector
-    from settlement.runtime import application
+    from settlement.runtime import application, tune_gc
 
     topics = Topics(settings.topic_prefix)
     with kafka(settings) as bootstrap, database(settings) as url:
         app = application(url, settings)
         try:
             asyncio.run(ensure_topics(bootstrap, topics.all, partitions=args.partitions))
+            tune_gc()
             with psycopg.connect(url, autocommit=True) as conn:
                 projector = Projector(conn, bootstrap, topics, schema_name=args.schema,
                                       group_id=args.group, client_id=args.client,

@@ -53,9 +53,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from settlement.cli import _until_signal
     from settlement.infra.broker import kafka
     from settlement.relay.service import BrokerDataLoss, Relay
-    from settlement.runtime import open_application
+    from settlement.runtime import open_application, tune_gc
 
     with kafka(settings) as bootstrap, open_application(settings) as app:
+        tune_gc()
         relay = Relay(app, bootstrap, Topics(settings.topic_prefix), args.name,
                       batch_events_max=args.batch_events, partitions=args.partitions)
         try:
