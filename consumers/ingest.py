@@ -106,6 +106,7 @@ class Ingestor:
         self._generation = 0  # counts (re)assignments: a batch decided before one is void
         self._kinds = {topics.jobs: "jobs", topics.payouts: "payouts"}
         self._dlq = {topics.jobs: topics.jobs_dlq, topics.payouts: topics.payouts_dlq}
+        self._active_at = 0.0  # last records or assignment (for idle_exit_s)
 
     async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> IngestStats:
         """Consume until `stop` is set (or, with `idle_exit_s`, until that long idle)."""
@@ -128,17 +129,19 @@ class Ingestor:
         try:
             consumer.subscribe([self.topics.jobs, self.topics.payouts],
                                listener=_SeekToStoredPositions(self, consumer))
-            idle_since = time.monotonic()
+            # Idle counts from the last records or the last assignment, whichever
+            # is later: a slow group join must not count as idle time.
+            self._active_at = time.monotonic()
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS,
                                                  max_records=self.batch_records_max)
                 if any(batches.values()):
                     await self._process(consumer, producer, batches)
-                    idle_since = time.monotonic()
+                    self._active_at = time.monotonic()
                 else:
                     await self._settle(consumer)
                     if idle_exit_s is not None and consumer.assignment() and \
-                            time.monotonic() - idle_since > idle_exit_s:
+                            time.monotonic() - self._active_at > idle_exit_s:
                         break
             await self._settle(consumer)
         finally:
@@ -167,6 +170,7 @@ class Ingestor:
             else:
                 consumer.seek(tp, position)
                 self._positions[tp] = position
+        self._active_at = time.monotonic()
         self.log.info("ingest.assigned", partitions=sorted(f"{t.topic}/{t.partition}"
                                                            for t in partitions))
 

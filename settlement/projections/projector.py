@@ -81,6 +81,7 @@ class Projector:
         self._floor: dict[TopicPartition, int] = {}  # records below it were read already
         self._generation = 0  # rebalances and conflicts: a batch read before the last is stale
         self._cache = ViewCache()
+        self._active_at = 0.0  # last records or assignment (for idle_exit_s)
         self._reader: Store | None = None  # on a second connection: reads while a batch is written
         self._storing: asyncio.Task[None] | None = None  # the batch being written
         self._failed: BaseException | None = None  # why storing a batch failed: stop
@@ -123,7 +124,9 @@ class Projector:
         await consumer.start()
         try:
             consumer.subscribe([self.topics.events], listener=_Assigned(self, consumer))
-            idle_since = time.monotonic()
+            # Idle counts from the last records or the last assignment, whichever
+            # is later: a slow group join must not count as idle time.
+            self._active_at = time.monotonic()
             while not stop.is_set():
                 if self._failed is not None:
                     raise self._failed
@@ -134,9 +137,9 @@ class Projector:
                     # Records of a replaced partition came from the new log at an old offset.
                     await self._process(consumer, {tp: records for tp, records in batches.items()
                                                    if tp not in replaced})
-                    idle_since = time.monotonic()
+                    self._active_at = time.monotonic()
                 elif idle_exit_s is not None and consumer.assignment() and \
-                        time.monotonic() - idle_since > idle_exit_s:
+                        time.monotonic() - self._active_at > idle_exit_s:
                     break
             await self._flush()
         finally:
@@ -176,6 +179,7 @@ class Projector:
                 else:
                     await self._replaced(consumer, tp, f"offset {offset - 1} holds position "
                                          f"{found[tp]}, not {last_position}")
+        self._active_at = time.monotonic()
         self.log.info("projector.assigned", partitions=sorted(f"{t.topic}/{t.partition}"
                                                               for t in partitions))
 
