@@ -79,11 +79,10 @@ Balances = dict[tuple[str, str], list[Decimal]]  # (account, currency) → [debi
 @dataclass
 class Totals:
     """What a `BulkRebuild` leaves for `complete`: running balances and payouts
-    (kept in memory to the end), and the number of jobs written at the end."""
+    (kept in memory to the end)."""
 
     balances: Balances = field(default_factory=dict)
     payouts: dict[str, PayoutView] = field(default_factory=dict)
-    jobs_written: int = 0
 
 
 def _copy_statement(schema: str, table: str, columns: Sequence[Column],
@@ -374,7 +373,7 @@ class BulkRebuild:
         items = {(job_id, item_id): item for job_id, job_items in self.items.items()
                  for item_id, item in job_items.items()}
         self._write_jobs(views, items)
-        return Totals(self.balances, self.payouts, len(views))
+        return Totals(self.balances, self.payouts)
 
 
 def prepare(conn: psycopg.Connection[Any], schema: str) -> None:

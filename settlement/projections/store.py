@@ -210,4 +210,3 @@ def rows_of(changes: Changes) -> list[Rows]:
     """The rows of each of `WRITES` for a batch's changes (built before `commit`, they
     can be built while the batch before is being written)."""
     return [write.rows(changes) for write in WRITES]
-
