@@ -16,7 +16,10 @@ this order and the first that fails names the code:
                        (February 30); the message names the JSON path and reason;
 10. `invalid_utf8`     a string of an otherwise valid event holds a JSON escape
                        of a lone surrogate (`"\\ud800"`), which UTF-8 cannot
-                       carry, so the event could never be stored or re-encoded.
+                       carry, so the event could never be stored or re-encoded;
+11. `schema_invalid`   a string or key holds U+0000 (`"\\u0000"`), which no
+                       PostgreSQL text or `jsonb` value can hold: the event would
+                       be stored, then stop every projection at its position.
 
 JSON numbers that are not integers become `Decimal`, never a binary float. The
 schema files are the published contract: the validators are compiled from exactly
@@ -101,6 +104,8 @@ def decode(value: bytes | None, topic_kind: TopicKind) -> CloudEvent:
     # Only escapes can smuggle in a lone surrogate; most records have none.
     if "\\u" in text:
         _require_unicode(document)
+        if "\\u0000" in text:
+            _refuse_nul(document, "$")
     return CloudEvent(document["id"], document["type"], document["source"],
                       document.get("subject"), time, data)
 
@@ -211,6 +216,21 @@ def _require_unicode(document: Any) -> None:
     except UnicodeEncodeError as exc:
         message = f"a JSON escape is a lone surrogate: {exc.reason}"
         raise BadRecord("invalid_utf8", message) from None
+
+
+def _refuse_nul(value: Any, path: str) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise BadRecord("schema_invalid", f"{path}: holds U+0000, which cannot be stored")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise BadRecord("schema_invalid", f"{path}: a key holds U+0000, which "
+                                "cannot be stored")
+            _refuse_nul(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _refuse_nul(item, f"{path}[{n}]")
 
 
 # --- schemas -------------------------------------------------------------------------

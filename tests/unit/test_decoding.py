@@ -147,6 +147,13 @@ CORPUS: list[tuple[str, bytes | None, str, str]] = [
     ("lone surrogate in a reason", raw(cloud_event("r-1", "task.submission_rejected", START, {
         "job_id": "t", "submission_id": "s1", "reason": "blurry"})).replace(b"blurry", b"\\ud800"),
      "jobs", "invalid_utf8"),
+    ("NUL in a reason", raw(cloud_event("r-1", "task.submission_rejected", START, {
+        "job_id": "t", "submission_id": "s1", "reason": "blurry"})).replace(
+            b"blurry", b"blu\\u0000rry"), "jobs", "schema_invalid"),
+    ("NUL in a key of the terms", raw(cloud_event("t-1", "task.opened", START, {
+        "job_id": "t", "client_id": "c", "fee_plan": "flat", "unit_price": JPY, "quantity": 1,
+        "terms": {"scope": ["logo", {"note": 1}]}})).replace(b'"note"', b'"no\\u0000te"'),
+     "jobs", "schema_invalid"),
 ]
 
 
@@ -237,6 +244,19 @@ def test_unicode_text_and_escaped_pairs_are_fine() -> None:
     escaped = json.dumps(rejected, ensure_ascii=True).encode()
     assert b"\\ud83d\\ude00" in escaped
     assert decode(escaped, "jobs").data["reason"] == reason
+
+
+def test_a_nul_is_refused_where_it_is_and_an_escaped_backslash_is_not_one() -> None:
+    # PostgreSQL text and jsonb cannot hold U+0000: stored, such an event would stop
+    # every projection at its position.
+    rejected = raw(cloud_event("r-3", "task.submission_rejected", START, {
+        "job_id": "t", "submission_id": "s1", "reason": "blurry"}))
+    refused = fails(rejected.replace(b"blurry", b"\\u0000"))
+    assert (refused.code, refused.message) == (
+        "schema_invalid", "$.data.reason: holds U+0000, which cannot be stored")
+    # A backslash, then the text u0000: six characters, no NUL.
+    kept = decode(rejected.replace(b"blurry", b"\\\\u0000"), "jobs")
+    assert kept.data["reason"] == "\\u0000"
 
 
 def test_too_many_decimals_is_left_to_the_domain() -> None:
