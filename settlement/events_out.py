@@ -108,9 +108,13 @@ def stored_cloud_event(position: int, topic: str, version: int, state: bytes,
         return None
     try:
         state_ = orjson.loads(state)
-        fields = {k: _wired(v) for k, v in state_.items() if k not in _BASE_FIELDS}
+        fields = {}
+        for key, value in state_.items():
+            if key not in _BASE_FIELDS:
+                cls = type(value)
+                fields[key] = value if cls is str or cls is int or value is None else _wired(value)
         job_id, causation_id = state_["job_id"], state_["causation_id"]
-        postings = [_wired(p) for p in state_["postings"]]
+        postings = [_posting_of(p) for p in state_["postings"]]
         time = _datetime(state_["timestamp"]["_data_"])
     except (NotDirect, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
@@ -186,9 +190,22 @@ def _money_of(value: Any) -> dict[str, Any]:
 def _posting(data: dict[str, Any]) -> dict[str, Any]:
     if len(data) != 3:
         raise NotDirect("posting")
-    money = _money_of(data["amount"])
-    return {"account": data["account"], "side": data["side"], "amount": money["amount"],
-            "currency": money["currency"]}
+    money = data["amount"]
+    if type(money) is not dict or money.get("_type_") != "money" or len(money) != 2:
+        raise NotDirect("money")
+    money = money["_data_"]
+    amount, currency = money["amount"], money["currency"]
+    if type(amount) is not str or type(currency) is not str:
+        raise NotDirect("money")
+    return {"account": data["account"], "side": data["side"],
+            "amount": _quantized(amount, currency), "currency": currency}
+
+
+def _posting_of(value: Any) -> dict[str, Any]:
+    """`_wired` of a stored posting (an event's postings are nothing else)."""
+    if type(value) is not dict or value.get("_type_") != "posting" or len(value) != 2:
+        raise NotDirect("posting")
+    return _posting(value["_data_"])
 
 
 def _dataclass(type_: type[Any]) -> Any:
@@ -197,13 +214,23 @@ def _dataclass(type_: type[Any]) -> Any:
     def decode(data: dict[str, Any]) -> dict[str, Any]:
         if len(data) != len(names):
             raise NotDirect(type_.__name__)
-        return {name: _wired(data[name]) for name in names}
+        out = {}
+        for name in names:
+            value = data[name]
+            cls = type(value)
+            out[name] = value if cls is str or cls is int or value is None else _wired(value)
+        return out
 
     return decode
 
 
 def _datetime(data: str) -> str:
-    return datetime.fromisoformat(data).isoformat()
+    """The wire text of a stored datetime: the text itself. The transcoder stored
+    `isoformat()`, which `fromisoformat` reads back to the same instant and
+    `isoformat()` writes again unchanged."""
+    if type(data) is not str:
+        raise NotDirect("datetime")
+    return data
 
 
 def _envelopes() -> dict[str, Any]:

@@ -108,50 +108,63 @@ def _text(value: str | None) -> str:
     return value
 
 
-class _Times(dict[int, str]):
-    """ISO 8601 texts of the times of one page, each made once: the rows of an
-    event share its time object (keyed by identity, alive while the page is)."""
+class _Texts(dict[Any, str]):
+    """The COPY texts of values that recur from row to row (accounts, jobs, event
+    types; the times an item's rows share), each made once: `texts[value]`.
+    Emptied past `limit` values, so it stays small however long the history."""
 
-    def __init__(self) -> None:
+    def __init__(self, make: Callable[[Any], str], limit: int = 20_000) -> None:
         super().__init__()
-        self.objects: list[Any] = []  # keeps each keyed object alive
+        self.make, self.limit = make, limit
+        self[None] = "\\N"
 
-    def __call__(self, value: Any) -> str:
-        if value is None:
-            return "\\N"
-        text = self.get(id(value))
-        if text is None:
-            text = self[id(value)] = value.isoformat()
-            self.objects.append(value)
+    def __missing__(self, value: Any) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+            self[None] = "\\N"
+        text = self[value] = self.make(value)
         return text
 
 
+# A time's text is its ISO 8601 form with its offset. Equal times (the same
+# instant, whatever their offsets) share one text: PostgreSQL stores the instant.
+_TEXTS = _Texts(_text)
+_TIMES = _Texts(lambda value: value.isoformat())
+
+
+def _json_text(value: Any) -> str:
+    """`value` as orjson writes it, for COPY: orjson escapes every control
+    character inside JSON strings, so only backslashes need doubling."""
+    text = orjson.dumps(value).decode()
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
 def _entry_lines(changes: Changes) -> str:
-    time = _Times()
-    out = []
-    for e in changes.entries:
-        out.append(f"{e.position}\t{e.line}\t{time(e.time)}\t{_text(e.job_id)}\t{_text(e.event_type)}\t"
-                   f"{_text(e.account)}\t{_text(e.side)}\t{e.amount}\t{_text(e.currency)}\n")
-    return "".join(out)
+    t, time = _TEXTS, _TIMES
+    return "".join([
+        f"{e.position}\t{e.line}\t{time[e.time]}\t{t[e.job_id]}\t{t[e.event_type]}\t"
+        f"{t[e.account]}\t{t[e.side]}\t{e.amount}\t{t[e.currency]}\n"
+        for e in changes.entries])
 
 
 def _audit_lines(changes: Changes) -> str:
-    time = _Times()
-    return "".join(
-        f"{a.position}\t{_text(a.job_id)}\t{a.version}\t{_text(a.type)}\t{time(a.time)}\t"
-        f"{_text(a.causation_id)}\t{_text(orjson.dumps(a.data).decode())}\t{_text(a.hash)}\t"
-        f"{_text(a.prev_hash)}\n" for a in changes.audit)
+    t, time = _TEXTS, _TIMES
+    return "".join([
+        f"{a.position}\t{t[a.job_id]}\t{a.version}\t{t[a.type]}\t{time[a.time]}\t"
+        f"{_text(a.causation_id)}\t{_json_text(a.data)}\t{_text(a.hash)}\t"
+        f"{_text(a.prev_hash)}\n" for a in changes.audit])
 
 
 def _history_lines(changes: Changes) -> str:
-    time = _Times()
+    t, time = _TEXTS, _TIMES
     out = []
     for c in changes.history:
         r = c.row
-        out.append(f"{_text(r.job_id)}\t{_text(r.item_id)}\t{c.version}\t{c.position}\t"
-                   f"{time(c.time)}\t{_text(r.worker_id)}\t{_text(r.client_id)}\t"
-                   f"{_text(r.state)}\t{r.amount}\t{r.net}\t{_text(r.currency)}\t"
-                   f"{'t' if r.protected else 'f'}\t{time(r.delivered_at)}\t{time(r.due_by)}\n")
+        out.append(f"{t[r.job_id]}\t{t[r.item_id]}\t{c.version}\t{c.position}\t"
+                   f"{time[c.time]}\t{t[r.worker_id]}\t{t[r.client_id]}\t"
+                   f"{t[r.state]}\t{r.amount}\t{r.net}\t{t[r.currency]}\t"
+                   f"{'t' if r.protected else 'f'}\t{time[r.delivered_at]}\t"
+                   f"{time[r.due_by]}\n")
     return "".join(out)
 
 
@@ -163,13 +176,9 @@ def _bool(value: bool | None) -> str:
     return "\\N" if value is None else ("t" if value else "f")
 
 
-def _iso(value: Any) -> str:
-    return "\\N" if value is None else value.isoformat()
-
-
 _BY_TYPE: dict[str, Callable[[Any], str]] = {
-    "text": _text, "numeric": _plain, "bigint": _plain, "integer": _plain,
-    "boolean": _bool, "timestamptz": _iso}
+    "text": _TEXTS.__getitem__, "numeric": _plain, "bigint": _plain, "integer": _plain,
+    "boolean": _bool, "timestamptz": _TIMES.__getitem__}
 
 
 def _lines(columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]) -> str:
@@ -378,10 +387,10 @@ class BulkRebuild:
 
 def prepare(conn: psycopg.Connection[Any], schema: str) -> None:
     """Before the `BulkRebuild`s of a fresh rebuild schema: drop its secondary indexes."""
+    s = sql.Identifier(schemas.checked_name(schema))
     with conn.transaction():
         for name in _secondary_indexes():
-            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}.{}").format(
-                sql.Identifier(schemas.checked_name(schema)), sql.Identifier(name)))
+            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}.{}").format(s, sql.Identifier(name)))
 
 
 def complete(conn: psycopg.Connection[Any], schema: str, shards: Iterable[Totals]) -> None:

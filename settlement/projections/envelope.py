@@ -25,11 +25,7 @@ class Event:
     time: datetime
     causation_id: str
     data: Mapping[str, Any]
-
-    @property
-    def name(self) -> str:
-        """The event name without its prefix: "milestone_funded"."""
-        return self.type.removeprefix(TYPE_PREFIX)
+    name: str = ""  # the type without its prefix ("milestone_funded"): set by `parse`
 
 
 def parse(cloud_event: Mapping[str, Any]) -> Event:
@@ -40,7 +36,7 @@ def parse(cloud_event: Mapping[str, Any]) -> Event:
         event = Event(
             position=data["position"], job_id=data.get("job_id"), version=data["version"],
             type=type_, time=datetime.fromisoformat(cloud_event["time"]),
-            causation_id=data["causation_id"], data=data,
+            causation_id=data["causation_id"], data=data, name=type_[len(TYPE_PREFIX):],
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedEvent(f"not a settlement event: {exc!r}") from exc

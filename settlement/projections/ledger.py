@@ -49,6 +49,9 @@ def entries(event: Event) -> list[Entry]:
     rows: list[Entry] = []
     append = rows.append
     position, time, job_id, type_ = event.position, event.time, event.job_id, event.type
+    # Summed per currency and side as the entries are made (one pass; no negation).
+    debits: dict[str, Decimal] = {}
+    credits: dict[str, Decimal] = {}
     line = 0
     for posting in event.data.get("postings") or ():
         line += 1
@@ -61,28 +64,22 @@ def entries(event: Event) -> list[Entry]:
             value = Decimal(raw) if raw.__class__ is str else amount(posting)
         except InvalidOperation:
             value = amount(posting)
-        append(Entry(position, line, time, job_id, type_, account, side, value, currency))
-    _check_balanced(position, rows)
-    return rows
-
-
-def _check_balanced(position: int, rows: Iterable[Entry]) -> None:
-    totals: dict[str, Decimal] = {}
-    for row in rows:
-        side, value = row.side, row.amount
         if side == "debit":
-            pass
+            sums = debits
         elif side == "credit":
-            value = -value
+            sums = credits
         else:
-            raise Unbalanced(f"position {position} line {row.line}: {row.side} {row.amount}")
-        if row.amount <= 0:
-            raise Unbalanced(f"position {position} line {row.line}: {row.side} {row.amount}")
-        currency = row.currency
-        totals[currency] = totals.get(currency, _ZERO) + value
-    unbalanced = {currency: total for currency, total in totals.items() if total != 0}
-    if unbalanced:
-        raise Unbalanced(f"position {position}: postings do not balance: {unbalanced}")
+            raise Unbalanced(f"position {position} line {line}: {side} {value}")
+        if value <= _ZERO:
+            raise Unbalanced(f"position {position} line {line}: {side} {value}")
+        sums[currency] = sums[currency] + value if currency in sums else value
+        append(Entry(position, line, time, job_id, type_, account, side, value, currency))
+    if debits != credits:  # every sum is positive: equal dicts are balanced currencies
+        unbalanced = {currency: debits.get(currency, _ZERO) - credits.get(currency, _ZERO)
+                      for currency in {**debits, **credits}}
+        raise Unbalanced(f"position {position}: postings do not balance: "
+                         f"{ {c: t for c, t in unbalanced.items() if t != 0} }")
+    return rows
 
 
 def balance_deltas(rows: Iterable[Entry]) -> list[BalanceDelta]:

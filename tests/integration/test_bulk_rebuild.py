@@ -54,6 +54,17 @@ def both(app: SettlementApplication, conn: psycopg.Connection[Any], **kwargs: An
                                                            by_store.through_position)
     assert {t: d for t, d in by_bulk.tables.items() if by_store.tables[t] != d} == {}
     assert by_bulk.digest == by_store.digest
+    # Same keys and indexes too (the bulk writer drops some while it loads).
+    assert indexes(conn, f"bulk_{name}") == indexes(conn, f"store_{name}")
+
+
+def indexes(conn: psycopg.Connection[Any], schema: str) -> set[tuple[str, str]]:
+    """(name, definition without the schema) of every index in `schema`."""
+    rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s",
+                        (schema,)).fetchall()
+    found = {(name, definition.replace(f"{schema}.", "")) for name, definition in rows}
+    assert any(name == "ledger_entries_pkey" for name, _ in found)
+    return found
 
 
 def test_bulk_rebuild_equals_store_rebuild(app: SettlementApplication,
@@ -97,6 +108,14 @@ def test_copy_text_lines_read_back_exactly(conn: psycopg.Connection[Any]) -> Non
     assert found == [(rows[0][0], "1.50", rows[0][2], True, 2**40),
                      (None, "1000", None, False, None),
                      ("", "0.000", rows[2][2], None, 0)]
+    # The audit log's JSON (orjson's text, backslashes doubled for COPY).
+    data = {"note": "tab\there \\N back\\slash\nline\r \u00e9", "n": [1, "2.50"]}
+    with conn.transaction():
+        conn.execute("CREATE TEMP TABLE bulk_json (j jsonb)")
+        with conn.cursor() as cur, cur.copy("COPY bulk_json FROM STDIN") as copy:
+            copy.write(f"{bulk._json_text(data)}\n".encode())
+        assert conn.execute("SELECT j FROM bulk_json").fetchall() == [(data,)]
+        conn.execute("DROP TABLE bulk_json")
 
 
 def test_shards_split_the_log_by_aggregate(app: SettlementApplication) -> None:
