@@ -13,6 +13,17 @@ rejections are published and its transaction started only once the previous
 commit succeeded. A failed commit abandons the batch decided on top of it, and
 the partitions are re-read from the positions stored in PostgreSQL.
 
+A broker that lost its data (the embedded one does on every restart) may have
+the topic created and written anew: read at the stored positions, the new log's
+first records would be skipped without a word. So, on assignment, the records
+just before each stored position must be ones this service decided (their ids
+are recorded with the commands); if not, the partition is read again from its
+beginning, where every record already decided is a duplicate that changes
+nothing (`settlement.infra.probe`). The same check runs when a fetch shows a log
+that ends before our position. Left open: a running consumer whose first fetch
+after the loss finds the new log already past its position decides what it reads
+there before a rejoin sends it back (README).
+
 Bad records never stop the stream: undecodable ones go to the topic's `.dlq`,
 business-rule rejections to `settlement.rejections`. Both are published and
 acknowledged *before* the database commit, so a crash can repeat them (their
@@ -46,6 +57,7 @@ from settlement.application import (
 )
 from settlement.commands import Command
 from settlement.errors import SettlementError
+from settlement.infra import probe
 from settlement.infra.broker import commit_offsets_after
 from settlement.logging import get_logger
 from settlement.store.recorder import PositionUpdate
@@ -57,6 +69,9 @@ POLL_TIMEOUT_MS = 200
 SEND_TIMEOUT_S = 30.0
 # Real Kafka's minimum; a group (re)join waits about half of it, so keep it low.
 SESSION_TIMEOUT_MS = 6_000
+# Records before a stored position looked at on assignment: those of them that
+# decode must all be commands this service decided (bad records are not recorded).
+CHECKED_RECORDS = 16
 
 
 @dataclass
@@ -99,8 +114,12 @@ class Ingestor:
         self.stats = IngestStats()
         self.log = get_logger(component="ingest", group=group_id, client=client_id)
         # Per owned partition, the offset after the last record decided (committed,
-        # or in the transaction in flight).
+        # or in the transaction in flight): what the next batch's position moves from.
         self._positions: dict[TopicPartition, int] = {}
+        # Per owned partition, the first offset not decided yet in the log read now:
+        # records below it are not decided again (some brokers hand them back). Below
+        # `_positions` when a partition replaced by the broker is read again.
+        self._floor: dict[TopicPartition, int] = {}
         self._inflight: _InFlight | None = None
         self._offsets_commit: asyncio.Task[None] | None = None  # the latest, in the background
         self._generation = 0  # counts (re)assignments: a batch decided before one is void
@@ -135,6 +154,8 @@ class Ingestor:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS,
                                                  max_records=self.batch_records_max)
+                if await self._check_log_ends(consumer):
+                    continue  # sought back: what this poll brought comes again
                 if any(batches.values()):
                     await self._process(consumer, producer, batches)
                     self._active_at = time.monotonic()
@@ -155,24 +176,71 @@ class Ingestor:
     # Assignment ------------------------------------------------------------------
 
     async def assigned(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
-        """Seek every newly owned partition to its position stored in PostgreSQL."""
+        """Seek every newly owned partition to its position stored in PostgreSQL, or
+        to its beginning when it is new to us or is no longer the log we read."""
         await self.flush()
         self._generation += 1
         # Another consumer may have moved our jobs on while we did not own them:
         # nothing cached may be trusted any more.
         self.app.reset_cache()
         stored = await asyncio.to_thread(self.app.store.select_positions, self.group_id)
-        self._positions = {}
+        mine = {tp: stored[(tp.topic, tp.partition)] for tp in partitions
+                if (tp.topic, tp.partition) in stored}
+        replaced = await self._replaced(mine)
+        self._positions, self._floor = dict(mine), {}
         for tp in partitions:
-            position = stored.get((tp.topic, tp.partition))
-            if position is None:
+            if tp not in mine:
+                await consumer.seek_to_beginning(tp)
+            elif tp in replaced:
+                self.log.warning("ingest.partition_replaced", topic=tp.topic,
+                                 partition=tp.partition, position=mine[tp],
+                                 reason=replaced[tp])
                 await consumer.seek_to_beginning(tp)
             else:
-                consumer.seek(tp, position)
-                self._positions[tp] = position
+                consumer.seek(tp, mine[tp])
+                self._floor[tp] = mine[tp]
         self._active_at = time.monotonic()
         self.log.info("ingest.assigned", partitions=sorted(f"{t.topic}/{t.partition}"
                                                            for t in partitions))
+
+    async def _replaced(self, positions: dict[TopicPartition, int]) -> dict[TopicPartition, str]:
+        """The partitions whose records just before their stored position are not the
+        ones this service decided, with why: the broker lost the log we read."""
+        ends = {tp: position for tp, position in positions.items() if position > 0}
+        found = await probe.records_before(self.bootstrap, ends, CHECKED_RECORDS,
+                                           f"{self.client_id}-probe")
+        ids = {tp: [self._decided_id(r) for r in records] for tp, records in found.items()}
+        known = await asyncio.to_thread(self.app.store.select_commands, sorted(
+            {i for tp_ids in ids.values() for i in tp_ids if i is not None}))
+        replaced = {}
+        for tp, end in ends.items():
+            records, record_ids = found[tp], ids[tp]
+            if not records or records[-1].offset != end - 1:
+                replaced[tp] = f"no record at offset {end - 1}"
+            elif unknown := [r.offset for r, i in zip(records, record_ids, strict=True)
+                             if i is not None and i not in known]:
+                replaced[tp] = f"offset {unknown[-1]} holds a record never decided here"
+            elif all(i is None for i in record_ids):
+                replaced[tp] = (f"none of the {len(records)} records before offset {end} "
+                                "has an event id to check")
+        return replaced
+
+    async def _check_log_ends(self, consumer: AIOKafkaConsumer) -> bool:
+        """True if a partition's log now ends before the records we decided (the
+        broker lost it): then every owned partition was sought back as on assignment,
+        so the records already fetched are dropped and come again. The high watermark
+        of the last fetch says so at once, before the new log grows past our
+        position (the embedded broker answers a fetch beyond the end with nothing)."""
+        lost = [(tp, end) for tp, floor in self._floor.items()
+                if (end := consumer.highwater(tp)) is not None and end < floor]
+        if not lost:
+            return False
+        for tp, end in lost:
+            self.log.warning("ingest.log_ended", topic=tp.topic, partition=tp.partition,
+                             log_end=end, position=self._floor[tp])
+        await self._settle(consumer)
+        await self.assigned(consumer, consumer.assignment())
+        return True
 
     async def flush(self) -> None:
         """Wait until the transaction in flight (if any) has ended, either way; its
@@ -190,7 +258,7 @@ class Ingestor:
             self.stats.first_batch_at = time.perf_counter()
         generation = self._generation
         # Some brokers (tansu) hand back records before the fetch position again.
-        batches = {tp: [r for r in records if r.offset >= self._positions.get(tp, 0)]
+        batches = {tp: [r for r in records if r.offset >= self._floor.get(tp, 0)]
                    for tp, records in batches.items()}
         decoded = [self._decode(r) for records in batches.values() for r in records]
         positions = [
@@ -219,7 +287,8 @@ class Ingestor:
         commit = asyncio.create_task(asyncio.to_thread(self.app.commit, batch, positions))
         self._inflight = _InFlight(batch, decoded, positions, commit)
         for p in positions:
-            self._positions[TopicPartition(p.topic, p.partition)] = p.end
+            tp = TopicPartition(p.topic, p.partition)
+            self._positions[tp] = self._floor[tp] = p.end
 
     async def _settle(self, consumer: AIOKafkaConsumer) -> bool:
         """Wait for the transaction in flight; False if it lost to another writer
@@ -245,6 +314,12 @@ class Ingestor:
             {TopicPartition(p.topic, p.partition): p.end for p in inflight.positions},
             self.log, "ingest.offset_commit_failed"))
         return True
+
+    def _decided_id(self, record: ConsumerRecord[bytes, bytes]) -> str | None:
+        """The id under which the record's command is recorded once decided; None
+        for a bad record (dead-lettered, never recorded)."""
+        decoded = self._decode(record)
+        return decoded.command.command_id if decoded.command is not None else None
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded:
         try:

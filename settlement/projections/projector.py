@@ -37,9 +37,10 @@ from aiokafka.structs import ConsumerRecord
 
 from consumers.topics import Topics
 from settlement import failpoints
+from settlement.infra import probe
 from settlement.infra.broker import commit_offsets_after
 from settlement.logging import get_logger
-from settlement.projections import probe, schema
+from settlement.projections import schema
 from settlement.projections.cache import ViewCache, needs
 from settlement.projections.changes import Changes, ItemKey, fold
 from settlement.projections.envelope import Event, parse

@@ -1,14 +1,19 @@
 """The input consumer on the real broker and PostgreSQL: a marketplace day applied,
-duplicates, crashes at both sides of the database commit, and a consumer group."""
+duplicates, crashes at both sides of the database commit, a consumer group, and a
+broker that lost its topics, written anew."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
+from collections import Counter
 from datetime import UTC, datetime
 
 from consumers.topics import Topics
 from settlement.application import SettlementApplication
 from settlement.config import Settings
+from settlement.infra.broker import EmbeddedBroker, ensure_topics
 from settlement.scenario import marketplace_day
 from support.ingest import (
     Reference,
@@ -25,9 +30,9 @@ KILLED = 137
 PROCESS_TIMEOUT_S = 120
 
 
-def many_days(jobs_per_format: int) -> list[dict]:
+def many_days(jobs_per_format: int, prefix: str = "d") -> list[dict]:
     """Several marketplace days, each under its own prefix, interleaved by position."""
-    days = [marketplace_day(START, f"d{n}") for n in range(jobs_per_format)]
+    days = [marketplace_day(START, f"{prefix}{n}") for n in range(jobs_per_format)]
     return [event for rows in zip(*days, strict=True) for event in rows]
 
 
@@ -124,3 +129,57 @@ def test_two_consumers_in_one_group_apply_every_record_exactly_once(
     # Both processes owned input partitions at some point.
     for _, err in outputs:
         assert "marketplace.job-events/" in err
+
+
+def test_a_topic_the_broker_lost_and_that_was_written_anew_is_read_from_its_beginning(
+    owner_app: SettlementApplication, topics: Topics, reference: Reference
+) -> None:
+    """Read at the stored offsets, the new log's first records would be skipped: the
+    consumer sees that the records before them are not the ones it decided."""
+    old, new = many_days(1, "old"), many_days(4, "new")
+    with EmbeddedBroker() as own:  # its own: a restart loses every topic and record
+        asyncio.run(ensure_topics(own.bootstrap, topics.all, partitions=4))
+        publish(own.bootstrap, topics, old)
+        assert ingest(owner_app, own.bootstrap, topics).records == len(old)
+        stored = owner_app.store.select_positions(f"{topics.prefix}ingest")
+        own.restart()
+        asyncio.run(ensure_topics(own.bootstrap, topics.all, partitions=4))
+        publish(own.bootstrap, topics, new)
+        # The premise: in some partition, the new log reaches past the stored offset.
+        counts = Counter(r.partition for r in read_topic(own.bootstrap, topics.jobs, len(new)))
+        assert any(counts[partition] > offset for (_, partition), offset in stored.items())
+        stats = ingest(owner_app, own.bootstrap, topics)
+        assert (stats.records, stats.rejected, stats.dead_lettered) == (len(new), 0, 0)
+        # The same log again: nothing is read twice.
+        assert ingest(owner_app, own.bootstrap, topics, idle_exit_s=1.0).records == 0
+    expected, count = reference(old + new)
+    assert digests(owner_app, jobs_of(old + new)) == expected
+    assert stored_event_count(owner_app) == count
+
+
+def test_a_running_consumer_reads_a_topic_the_broker_lost_again_from_its_beginning(
+    owner_app: SettlementApplication, settings: Settings, topics: Topics, reference: Reference
+) -> None:
+    """The broker loses its topics under a running consumer; once the consumer has
+    seen the loss (the new log ends before its positions, or its group is gone),
+    marketplace services write the topics anew: nothing of the new log is skipped."""
+    old, new = many_days(1, "old"), many_days(4, "new")
+    with EmbeddedBroker() as own:  # its own: a restart loses every topic and record
+        local = dataclasses.replace(settings, kafka_bootstrap=own.bootstrap)
+        asyncio.run(ensure_topics(own.bootstrap, topics.all, partitions=4))
+        process = ingest_process(local, idle_exit_s=15.0)
+        publish(own.bootstrap, topics, old)
+        deadline = time.monotonic() + PROCESS_TIMEOUT_S
+        while len(owner_app.store.select_commands([e["id"] for e in old])) < len(old):
+            assert time.monotonic() < deadline, "the first day was not ingested"
+            time.sleep(0.5)
+        own.restart()
+        asyncio.run(ensure_topics(own.bootstrap, topics.all, partitions=4))
+        time.sleep(8)  # the consumer reconnects, fetches and rejoins its group
+        publish(own.bootstrap, topics, new)
+        out, err = process.communicate(timeout=PROCESS_TIMEOUT_S)
+    assert process.returncode == 0, err
+    assert "ingest.partition_replaced" in err
+    expected, count = reference(old + new)
+    assert digests(owner_app, jobs_of(old + new)) == expected
+    assert stored_event_count(owner_app) == count

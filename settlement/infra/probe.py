@@ -1,0 +1,96 @@
+"""Is a partition still the log a consumer read? (After a broker lost its data.)
+
+A consumer stores, per partition, the next offset to read. If the broker lost
+its data (the embedded one keeps everything in memory) and the topic was created
+again and written anew, the records below that offset are new ones: read at the
+old offset, they would be skipped without a word. So, on assignment, a consumer
+looks at the records just before its stored offset and reads the partition again
+from its beginning when they are not the ones it read:
+
+- the projector stores the event position of the last record it read there
+  (`positions_at`); nothing is applied twice, since events are applied by version;
+- the input consumer knows every record id it decided (`records_before`); a record
+  read again is a duplicate, which changes nothing.
+
+Needed because a fetch beyond the end of a recreated partition may simply come
+back empty (tansu does so) instead of failing with an out-of-range error, and a
+log written again may have grown past the old offset by the time it is read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TypeAlias
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
+from aiokafka.structs import ConsumerRecord
+
+PROBE_TIMEOUT_S = 2.0
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+async def records_before(bootstrap: str, ends: Mapping[TopicPartition, int], count: int,
+                         client_id: str, timeout_s: float = PROBE_TIMEOUT_S,
+                         ) -> dict[TopicPartition, list[Record]]:
+    """Per partition, the records at offsets `end - count` to `end - 1` (those from
+    0 if `end < count`), in offset order: fewer where the log holds fewer, or where
+    the broker did not hand them over within `timeout_s`. Offsets must be above 0."""
+    if not ends:
+        return {}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, client_id=client_id,
+        enable_auto_commit=False, auto_offset_reset="none", fetch_max_wait_ms=100,
+        isolation_level="read_uncommitted",
+    )
+    starts = {tp: max(0, end - count) for tp, end in ends.items()}
+    found: dict[TopicPartition, dict[int, Record]] = {tp: {} for tp in ends}
+    done = {tp for tp, end in ends.items() if end <= 0}  # nothing before offset 0
+    await consumer.start()
+    try:
+        consumer.assign([tp for tp in ends if tp not in done])
+        for tp, start in starts.items():
+            if tp not in done:
+                consumer.seek(tp, start)
+        deadline = time.monotonic() + timeout_s
+        while len(done) < len(ends) and time.monotonic() < deadline:
+            try:
+                batch = await consumer.getmany(timeout_ms=100)
+            except OffsetOutOfRangeError as exc:  # a broker that says so: the records are gone
+                gone = exc.args[0] if exc.args and isinstance(exc.args[0], Mapping) else ends
+                done.update(gone)
+                continue
+            for tp, records in batch.items():
+                # Records before the seek position may come back (tansu): keep ours.
+                for record in records:
+                    if starts[tp] <= record.offset < ends[tp]:
+                        found[tp][record.offset] = record
+                if any(record.offset >= ends[tp] - 1 for record in records):
+                    done.add(tp)
+            for tp in ends.keys() - done:  # the log ends before: nothing more to come
+                end = consumer.highwater(tp)
+                if end is not None and end < ends[tp]:
+                    done.add(tp)
+    finally:
+        await consumer.stop()
+    return {tp: [records[offset] for offset in sorted(records)] for tp, records in found.items()}
+
+
+async def positions_at(bootstrap: str, offsets: Mapping[TopicPartition, int],
+                       timeout_s: float = PROBE_TIMEOUT_S) -> dict[TopicPartition, int | None]:
+    """The event position of the settlement event at each partition's offset; None
+    where there is no such record (or it is not a settlement event)."""
+    found = await records_before(bootstrap, {tp: offset + 1 for tp, offset in offsets.items()},
+                                 1, "settlement-projector-probe", timeout_s)
+    return {tp: _position(records[-1].value) if records else None
+            for tp, records in found.items()}
+
+
+def _position(value: bytes | None) -> int | None:
+    try:
+        position = orjson.loads(value or b"")["data"]["position"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    return position if isinstance(position, int) else None
