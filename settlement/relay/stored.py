@@ -76,8 +76,10 @@ class StoredEvents:
         return []
 
     def _select(self, query: Composed, params: dict[str, int]) -> list[Chained]:
+        # Binary results: the stored JSON as bytes, not hex text to decode (a page
+        # cost a third less, in Python and in PostgreSQL; measured).
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(query, params, prepare=True)
+            cur.execute(query, params, prepare=True, binary=True)
             return [_chained(row) for row in cur]
 
 
