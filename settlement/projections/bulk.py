@@ -113,7 +113,7 @@ class _Texts(dict[Any, str]):
     types; the times an item's rows share), each made once: `texts[value]`.
     Emptied past `limit` values, so it stays small however long the history."""
 
-    def __init__(self, make: Callable[[Any], str], limit: int = 20_000) -> None:
+    def __init__(self, make: Callable[[Any], str], limit: int = 8_192) -> None:
         super().__init__()
         self.make, self.limit = make, limit
         self[None] = "\\N"
