@@ -231,8 +231,9 @@ class Ingestor:
         so the records already fetched are dropped and come again. The high watermark
         of the last fetch says so at once, before the new log grows past our
         position (the embedded broker answers a fetch beyond the end with nothing)."""
-        lost = [(tp, end) for tp, floor in self._floor.items()
-                if (end := consumer.highwater(tp)) is not None and end < floor]
+        owned = consumer.assignment()  # `highwater` refuses a partition not (yet) owned
+        lost = [(tp, end) for tp, floor in self._floor.items() if tp in owned
+                and (end := consumer.highwater(tp)) is not None and end < floor]
         if not lost:
             return False
         for tp, end in lost:
