@@ -11,8 +11,11 @@ does for the live projector). Instead:
   whole rebuild, so PostgreSQL stores them while Python folds the next pages;
 - memory stays bounded: past `max_jobs` jobs in memory, the least recently
   folded ones are written out (their final rows so far) and dropped; a job
-  seen again is read back from the rebuilt schema (as `Store.load` would) and
-  its rows there deleted, so the result never depends on what was evicted;
+  seen again (an event of it after its first, none in memory) is read back from
+  the rebuilt schema (as `Store.load` would) and its rows there deleted, so the
+  result never depends on what was evicted; past `MAX_BALANCES` accounts, the
+  running balances are written out as partial sums (`PARTIAL_BALANCES`, summed
+  exactly by PostgreSQL at the end) and started again from zero;
 - `receivables.paid_out` is derived once at the end from `payout_items`, the
   value `Store`'s per-batch recomputation converges to (a worker payout that
   has not failed names the item);
@@ -65,6 +68,11 @@ from settlement.projections.writes import (
 # job of the benchmark, with its items, takes a few KB).
 MAX_JOBS = 10_000
 EVICT_CHUNK = 1_000
+# Accounts whose running balances a `BulkRebuild` keeps in memory (one escrow
+# account per job: the count grows with the history) before writing them out.
+MAX_BALANCES = 10_000
+# Where a rebuild's partial balances wait for `complete` (dropped by it).
+PARTIAL_BALANCES = "rebuild_partial_balances"
 _BY_TABLE = {write.table: write for write in WRITES if hasattr(write, "columns")}
 # Rows per job that `Store` keeps under the job's key (read back on a reappearance).
 _PER_JOB = ("job_views", "escrows", "escrow_items", "receivables")
@@ -242,7 +250,6 @@ class BulkRebuild:
         self.items: dict[str, dict[str, ItemView]] = {}
         self.payouts: dict[str, PayoutView] = {}
         self.balances: Balances = {}
-        self.evicted: set[str] = set()  # jobs whose rows are in the schema, not in memory
         self._stack = ExitStack()
         self._streams: list[tuple[Callable[[Changes], str], Any]] = []
         self._pending: list[Future[None]] = []
@@ -270,11 +277,18 @@ class BulkRebuild:
 
     def apply(self, events: Sequence[Event]) -> Changes:
         """Fold one page: the jobs and payouts it names, as they stand, go in."""
-        job_ids = {e.job_id for e in events if e.job_id is not None}
-        missing = job_ids & self.evicted
+        jobs = self.jobs
+        # A job's first event here: its opening (version 1) if the job is new, else
+        # the job was folded before and, if not in memory, written out: read back.
+        first: dict[str, int] = {}
+        for e in events:
+            if e.job_id is not None and e.job_id not in first:
+                first[e.job_id] = e.version
+        job_ids = first.keys()
+        missing = {job_id for job_id, version in first.items()
+                   if version > 1 and job_id not in jobs}
         if missing:
             self._reload(missing)
-        jobs = self.jobs
         views: dict[str, JobView] = {}
         items: dict[ItemKey, ItemView] = {}
         for job_id in job_ids:
@@ -304,6 +318,11 @@ class BulkRebuild:
                 if pair is None:
                     pair = balances[(entry.account, entry.currency)] = [Decimal(0), Decimal(0)]
                 pair[0 if entry.side == "debit" else 1] += entry.amount
+        if len(balances) > MAX_BALANCES:
+            self._drain()  # one write in flight at most
+            self._pending.append(self._evictions.submit(
+                self._write_partial_balances, balances, self._eviction_conn))
+            self.balances = {}
         if len(jobs) > self.max_jobs:
             self._evict(min(len(jobs), len(jobs) - self.max_jobs + EVICT_CHUNK - 1))
         return changes
@@ -325,7 +344,6 @@ class BulkRebuild:
         self._drain()
         self._pending.append(self._evictions.submit(self._write_jobs, views, items,
                                                     self._eviction_conn))
-        self.evicted.update(views)
 
     def _reload(self, job_ids: set[str]) -> None:
         """Read back evicted jobs (views and items) and delete their rows."""
@@ -347,7 +365,6 @@ class BulkRebuild:
             for table in _PER_JOB:
                 cur.execute(sql.SQL("DELETE FROM {}.{} WHERE job_id = ANY(%s)").format(
                     s, sql.Identifier(table)), (ids,))
-        self.evicted -= job_ids
 
     # Final rows ----------------------------------------------------------------------
 
@@ -366,6 +383,12 @@ class BulkRebuild:
             blocks.append((table, write.columns, _lines(write.columns, write.rows(changes))
                            .encode()))
         _store(conn or self.conn, self.schema, blocks)
+
+    def _write_partial_balances(self, balances: Balances, conn: psycopg.Connection[Any]) -> None:
+        rows = [(account, currency, debits, credits)
+                for (account, currency), (debits, credits) in balances.items()]
+        _store(conn, self.schema, [(PARTIAL_BALANCES, BALANCE_COLUMNS,
+                                    _lines(BALANCE_COLUMNS, rows).encode())])
 
     def _drain(self) -> None:
         """Wait for the evicted jobs' rows to be stored (raising what failed)."""
@@ -386,30 +409,43 @@ class BulkRebuild:
 
 
 def prepare(conn: psycopg.Connection[Any], schema: str) -> None:
-    """Before the `BulkRebuild`s of a fresh rebuild schema: drop its secondary indexes."""
+    """Before the `BulkRebuild`s of a fresh rebuild schema: drop its secondary indexes
+    and make the table of partial balances."""
     s = sql.Identifier(schemas.checked_name(schema))
     with conn.transaction():
         for name in _secondary_indexes():
             conn.execute(sql.SQL("DROP INDEX IF EXISTS {}.{}").format(s, sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE UNLOGGED TABLE {}.{} ({})").format(
+            s, sql.Identifier(PARTIAL_BALANCES),
+            sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(type_))
+                               for name, type_ in BALANCE_COLUMNS)))
 
 
 def complete(conn: psycopg.Connection[Any], schema: str, shards: Iterable[Totals]) -> None:
-    """After every `BulkRebuild` finished: the balances (summed over the shards),
-    the payouts and what they pay, `receivables.paid_out`, and the indexes again."""
-    balances: Balances = {}
-    payouts: dict[str, PayoutView] = {}
-    with localcontext(EXACT):
-        for totals in shards:
-            for key, (debits, credits) in totals.balances.items():
-                pair = balances.setdefault(key, [Decimal(0), Decimal(0)])
-                pair[0] += debits
-                pair[1] += credits
-            if payouts.keys() & totals.payouts.keys():  # a payout's events are in one shard
-                raise ValueError("a payout was folded in two shards")
-            payouts.update(totals.payouts)
-    changes = Changes(payouts=payouts)
+    """After every `BulkRebuild` finished: the balances (summed over the shards and
+    their partial sums), the payouts and what they pay, `receivables.paid_out`, and
+    the indexes again."""
     s = sql.Identifier(schemas.checked_name(schema))
-    with conn.transaction(), conn.cursor() as cur:
+    partial = sql.Identifier(PARTIAL_BALANCES)
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+        # What was written out (PostgreSQL's numeric sums are exact), then what the
+        # shards still held.
+        cur.execute(sql.SQL("SELECT account, currency, sum(debits), sum(credits) FROM {}.{} "
+                            "GROUP BY account, currency").format(s, partial))
+        balances: Balances = {(account, currency): [debits, credits]
+                              for account, currency, debits, credits in cur.fetchall()}
+        cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, partial))
+        payouts: dict[str, PayoutView] = {}
+        with localcontext(EXACT):
+            for totals in shards:
+                for key, (debits, credits) in totals.balances.items():
+                    pair = balances.setdefault(key, [Decimal(0), Decimal(0)])
+                    pair[0] += debits
+                    pair[1] += credits
+                if payouts.keys() & totals.payouts.keys():  # a payout's events: one shard
+                    raise ValueError("a payout was folded in two shards")
+                payouts.update(totals.payouts)
+        changes = Changes(payouts=payouts)
         set_json_dumps(orjson.dumps, cur)
         _copy(cur, schema, "balances", BALANCE_COLUMNS,
               [(account, currency, debits, credits) for (account, currency), (debits, credits)

@@ -54,8 +54,11 @@ def both(app: SettlementApplication, conn: psycopg.Connection[Any], **kwargs: An
                                                            by_store.through_position)
     assert {t: d for t, d in by_bulk.tables.items() if by_store.tables[t] != d} == {}
     assert by_bulk.digest == by_store.digest
-    # Same keys and indexes too (the bulk writer drops some while it loads).
+    # Same keys and indexes too (the bulk writer drops some while it loads), and
+    # nothing else left behind.
     assert indexes(conn, f"bulk_{name}") == indexes(conn, f"store_{name}")
+    assert conn.execute("SELECT to_regclass(%s)",
+                        (f"bulk_{name}.{bulk.PARTIAL_BALANCES}",)).fetchone() == (None,)
 
 
 def indexes(conn: psycopg.Connection[Any], schema: str) -> set[tuple[str, str]]:
@@ -76,10 +79,12 @@ def test_bulk_rebuild_equals_store_rebuild(app: SettlementApplication,
     for as_of in (START + timedelta(minutes=200), NOW + timedelta(minutes=90),
                   START + timedelta(days=1, minutes=150)):
         both(app, conn, as_of=as_of)
-    # Jobs evicted after every small page and read back when they come again, the
-    # history folded in shards, each in a process of its own (as for a long history).
+    # Jobs evicted after every small page and read back when they come again,
+    # balances written out as partial sums, the history folded in shards, each in a
+    # process of its own (as for a long history).
     monkeypatch.setattr(bulk, "MAX_JOBS", 2)
     monkeypatch.setattr(bulk, "EVICT_CHUNK", 1)
+    monkeypatch.setattr(bulk, "MAX_BALANCES", 3)
     monkeypatch.setattr(rebuilding, "SHARD_MIN_EVENTS", 0)
     both(app, conn, page_events=7)
     assert len(rebuilding.SHARD_RSS_KIB) == max(1, min(os.cpu_count() or 1, 4)) - 1

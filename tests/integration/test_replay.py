@@ -252,7 +252,8 @@ def _sources() -> list[Path]:
 def test_no_code_path_deletes_events() -> None:
     """No statement of ours deletes from, truncates or drops the event store's
     tables (events, hash chain, command log); the only DROPs are of a rebuild
-    schema (which a replay made itself) and of a test or benchmark database."""
+    schema (which a replay made itself), of the partial balances table a bulk
+    rebuild made in it, and of a test or benchmark database."""
     destructive = re.compile(r"\b(DELETE\s+FROM|TRUNCATE|DROP\s+(TABLE|SCHEMA|DATABASE))\b",
                              re.IGNORECASE)
     event_store = re.compile(r"events_table|stored_events|_events\b|chain|commands_table|"
@@ -266,7 +267,11 @@ def test_no_code_path_deletes_events() -> None:
             assert not match.group(0).upper().startswith("TRUNCATE"), (path, statement)
             if match.group(0).upper().startswith("DROP"):
                 drops.add((path.relative_to(ROOT).as_posix(), match.group(0).upper()))
+                if match.group(0).upper() == "DROP TABLE":
+                    after = text[match.end():match.end() + 40]
+                    assert '.format(s, partial)' in after, (path, statement)
     assert drops == {("settlement/projections/schema.py", "DROP SCHEMA"),
+                     ("settlement/projections/bulk.py", "DROP TABLE"),
                      ("settlement/infra/postgres.py", "DROP DATABASE")}
     schema_py = (ROOT / "settlement/projections/schema.py").read_text()
     guarded = schema_py[schema_py.index("def recreate_for_rebuild"):]
