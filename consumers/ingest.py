@@ -227,18 +227,15 @@ class Ingestor:
 
     async def _check_log_ends(self, consumer: AIOKafkaConsumer) -> bool:
         """True if a partition's log now ends before the records we decided (the
-        broker lost it): then every owned partition was sought back as on assignment,
-        so the records already fetched are dropped and come again. The high watermark
-        of the last fetch says so at once, before the new log grows past our
-        position (the embedded broker answers a fetch beyond the end with nothing)."""
-        owned = consumer.assignment()  # `highwater` refuses a partition not (yet) owned
-        lost = [(tp, end) for tp, floor in self._floor.items() if tp in owned
-                and (end := consumer.highwater(tp)) is not None and end < floor]
+        broker lost it, `probe.logs_ended`): then every owned partition was sought
+        back as on assignment, so the records already fetched are dropped and come
+        again."""
+        lost = probe.logs_ended(consumer, self._floor)
         if not lost:
             return False
-        for tp, end in lost:
+        for tp, end, floor in lost:
             self.log.warning("ingest.log_ended", topic=tp.topic, partition=tp.partition,
-                             log_end=end, position=self._floor[tp])
+                             log_end=end, position=floor)
         await self._settle(consumer)
         await self.assigned(consumer, consumer.assignment())
         return True

@@ -168,11 +168,16 @@ def _quantum(currency: str) -> Decimal:
 
 
 def _money(data: dict[str, Any]) -> dict[str, Any]:
-    currency = data["currency"]
-    amount = data["amount"]
+    amount, currency = _amount(data)
+    return {"amount": amount, "currency": currency}
+
+
+def _amount(data: dict[str, Any]) -> tuple[str, str]:
+    """(wire text of the amount, currency) of a stored money value's data."""
+    amount, currency = data["amount"], data["currency"]
     if type(amount) is not str or type(currency) is not str:
         raise NotDirect("money")
-    return {"amount": _quantized(amount, currency), "currency": currency}
+    return _quantized(amount, currency), currency
 
 
 @functools.lru_cache(maxsize=8_192)
@@ -181,24 +186,15 @@ def _quantized(amount: str, currency: str) -> str:
     return str(Decimal(amount).quantize(_quantum(currency)))
 
 
-def _money_of(value: Any) -> dict[str, Any]:
-    if type(value) is not dict or value.get("_type_") != "money" or len(value) != 2:
-        raise NotDirect("money")
-    return _money(value["_data_"])
-
-
 def _posting(data: dict[str, Any]) -> dict[str, Any]:
     if len(data) != 3:
         raise NotDirect("posting")
     money = data["amount"]
     if type(money) is not dict or money.get("_type_") != "money" or len(money) != 2:
         raise NotDirect("money")
-    money = money["_data_"]
-    amount, currency = money["amount"], money["currency"]
-    if type(amount) is not str or type(currency) is not str:
-        raise NotDirect("money")
-    return {"account": data["account"], "side": data["side"],
-            "amount": _quantized(amount, currency), "currency": currency}
+    amount, currency = _amount(money["_data_"])
+    return {"account": data["account"], "side": data["side"], "amount": amount,
+            "currency": currency}
 
 
 def _posting_of(value: Any) -> dict[str, Any]:

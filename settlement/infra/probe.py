@@ -78,6 +78,18 @@ async def records_before(bootstrap: str, ends: Mapping[TopicPartition, int], cou
     return {tp: [records[offset] for offset in sorted(records)] for tp, records in found.items()}
 
 
+def logs_ended(consumer: AIOKafkaConsumer, floors: Mapping[TopicPartition, int],
+               ) -> list[tuple[TopicPartition, int, int]]:
+    """(partition, log end, floor) of each owned partition whose log, by the high
+    watermark of the last fetch, now ends before `floors` (the records read there):
+    lost and created again. Said at once, before the new log grows past the floor
+    (the embedded broker answers a fetch beyond the end with nothing, not an error;
+    `end_offsets` it gets wrong)."""
+    owned = consumer.assignment()  # `highwater` refuses a partition not (yet) owned
+    return [(tp, end, floor) for tp, floor in floors.items() if tp in owned
+            and (end := consumer.highwater(tp)) is not None and end < floor]
+
+
 async def positions_at(bootstrap: str, offsets: Mapping[TopicPartition, int],
                        timeout_s: float = PROBE_TIMEOUT_S) -> dict[TopicPartition, int | None]:
     """The event position of the settlement event at each partition's offset; None

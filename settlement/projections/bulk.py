@@ -86,8 +86,8 @@ Balances = dict[tuple[str, str], list[Decimal]]  # (account, currency) → [debi
 
 @dataclass
 class Totals:
-    """What a `BulkRebuild` leaves for `complete`: running balances and payouts
-    (kept in memory to the end)."""
+    """What a `BulkRebuild` leaves for `complete`: the running balances not written
+    out as partial sums yet, and the payouts (kept in memory to the end)."""
 
     balances: Balances = field(default_factory=dict)
     payouts: dict[str, PayoutView] = field(default_factory=dict)
@@ -319,9 +319,7 @@ class BulkRebuild:
                     pair = balances[(entry.account, entry.currency)] = [Decimal(0), Decimal(0)]
                 pair[0 if entry.side == "debit" else 1] += entry.amount
         if len(balances) > MAX_BALANCES:
-            self._drain()  # one write in flight at most
-            self._pending.append(self._evictions.submit(
-                self._write_partial_balances, balances, self._eviction_conn))
+            self._write_behind(self._write_partial_balances, balances)
             self.balances = {}
         if len(jobs) > self.max_jobs:
             self._evict(min(len(jobs), len(jobs) - self.max_jobs + EVICT_CHUNK - 1))
@@ -339,11 +337,7 @@ class BulkRebuild:
             views[job_id] = view
             for item_id, item in self.items.pop(job_id).items():
                 items[(job_id, item_id)] = item
-        # Stored by a thread on a connection of its own while the next pages fold;
-        # one batch of evictions in flight at most, so memory stays bounded.
-        self._drain()
-        self._pending.append(self._evictions.submit(self._write_jobs, views, items,
-                                                    self._eviction_conn))
+        self._write_behind(self._write_jobs, views, items)
 
     def _reload(self, job_ids: set[str]) -> None:
         """Read back evicted jobs (views and items) and delete their rows."""
@@ -384,6 +378,12 @@ class BulkRebuild:
                            .encode()))
         _store(conn or self.conn, self.schema, blocks)
 
+    def _write_behind(self, write: Callable[..., None], *args: Any) -> None:
+        """`write(*args, conn)` by a thread on a connection of its own while the next
+        pages fold; one write in flight at most, so memory stays bounded."""
+        self._drain()
+        self._pending.append(self._evictions.submit(write, *args, self._eviction_conn))
+
     def _write_partial_balances(self, balances: Balances, conn: psycopg.Connection[Any]) -> None:
         rows = [(account, currency, debits, credits)
                 for (account, currency), (debits, credits) in balances.items()]
@@ -391,7 +391,7 @@ class BulkRebuild:
                                     _lines(BALANCE_COLUMNS, rows).encode())])
 
     def _drain(self) -> None:
-        """Wait for the evicted jobs' rows to be stored (raising what failed)."""
+        """Wait for what is written behind to be stored (raising what failed)."""
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()

@@ -199,17 +199,13 @@ class Projector:
         await consumer.seek_to_beginning(tp)
 
     async def _check_log_ends(self, consumer: AIOKafkaConsumer) -> set[TopicPartition]:
-        """The partitions whose log now ends before the records we read: lost and
-        recreated, they are read again from the beginning. The high watermark of
-        the last fetch says so at once (the embedded broker answers a fetch beyond
-        the end with nothing, not an error; `end_offsets` it gets wrong)."""
+        """The partitions whose log now ends before the records we read (lost and
+        recreated, `probe.logs_ended`): they are read again from the beginning."""
         replaced = set()
-        for tp, floor in list(self._floor.items()):
-            end = consumer.highwater(tp)
-            if end is not None and end < floor and tp in consumer.assignment():
-                async with self._db:
-                    await self._replaced(consumer, tp, f"the log ends at {end}, before {floor}")
-                replaced.add(tp)
+        for tp, end, floor in probe.logs_ended(consumer, self._floor):
+            async with self._db:
+                await self._replaced(consumer, tp, f"the log ends at {end}, before {floor}")
+            replaced.add(tp)
         return replaced
 
     # One batch ---------------------------------------------------------------------
