@@ -7,12 +7,13 @@
    positions, one transaction per poll batch), from its first batch to its last
    commit. Baseline, same run: a raw read of the notification log
    (`select_notifications` pages of 1,000).
-   `--consumers` projector processes (default: one per core, as `settlement run`
-   starts them) share the topic's partitions in one group; with more than one,
+   `--consumers` projector processes (default: one per core, the group alone on
+   the machine) share the topic's partitions in one group; with more than one,
    one projector alone is measured too, into a database of its own.
 2. Latency: `settlement ingest`, `settlement relay` and `settlement project` run
-   as processes of their own, as `settlement run` starts them (`--consumers`
-   input consumers and projectors) on a fresh database while marketplace records are
+   as processes of their own, as `settlement run` starts them (`--run-consumers`
+   input consumers and projectors each, default one per two cores: the whole
+   pipeline shares the machine) on a fresh database while marketplace records are
    published at a steady `--rate` (2,000/s) for `--seconds`; for each record, the
    time from its publication to its settlement events being visible in the
    projections (`audit_log` rows by causation id, written in the transaction
@@ -60,12 +61,13 @@ from settlement.projections.schema import LIVE_SCHEMA  # noqa: E402
 from settlement.projections.store import Store  # noqa: E402
 from settlement.relay.service import Relay  # noqa: E402
 from settlement.runtime import application, owner_env, tune_gc  # noqa: E402
-from settlement.service import default_consumers, parts  # noqa: E402
+from settlement.service import default_consumers, group_processes, parts  # noqa: E402
 
 STORE_BATCH_COMMANDS = 1_000
 PAGE_EVENTS = 1_000
 PARTITIONS = 4
 POLL_S = 0.01  # how often the latency probe looks at the projections (adds ≤ 10 ms)
+TICK_S = 0.005  # the load generator hands records over this often (its producer lingers 5 ms)
 READY_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 120.0
 
@@ -177,7 +179,10 @@ def service(settings: Settings, bootstrap: str, prefix: str, log: Path,
 
 async def offer_load(bootstrap: str, topic: str, records: list[dict[str, Any]], rate: float,
                      published: dict[str, float]) -> None:
-    """Publish `records` at `rate` per second, noting each one's publication time."""
+    """Publish `records` at `rate` per second, noting each one's publication time (when
+    it is handed to the producer). Every `TICK_S` the records due by then are handed
+    over: a sleep per record cost the load generator twice the CPU (its event loop
+    woke 2,000 times a second, on the two cores the pipeline under test runs on)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
                                 enable_idempotence=False, linger_ms=5)
     # Serialised beforehand: a marketplace service does that on its own machine.
@@ -185,13 +190,15 @@ async def offer_load(bootstrap: str, topic: str, records: list[dict[str, Any]], 
                for record in records]
     await producer.start()
     try:
-        started = time.perf_counter()
-        for n, (record_id, key, value) in enumerate(encoded):
-            due = started + n / rate
-            if (wait := due - time.perf_counter()) > 0:
-                await asyncio.sleep(wait)
-            published[record_id] = time.perf_counter()
-            await producer.send(topic, key=key, value=value)
+        started, sent = time.perf_counter(), 0
+        while sent < len(encoded):
+            due = min(len(encoded), int((time.perf_counter() - started) * rate) + 1)
+            for record_id, key, value in encoded[sent:due]:
+                published[record_id] = time.perf_counter()
+                await producer.send(topic, key=key, value=value)
+            sent = due
+            if sent < len(encoded):
+                await asyncio.sleep(TICK_S)
         await producer.flush()
     finally:
         await producer.stop()
@@ -310,10 +317,12 @@ def main() -> None:
                         help="marketplace records per second offered in the latency run")
     parser.add_argument("--seconds", type=float, default=15.0,
                         help="how long the load is offered in the latency run")
-    parser.add_argument("--consumers", type=int, default=default_consumers(PARTITIONS),
-                        help="projector processes in the group, and input consumers and "
-                             "projectors in the latency run (default: as `settlement run` "
-                             "starts them, one per core)")
+    parser.add_argument("--consumers", type=int, default=group_processes(PARTITIONS),
+                        help="projector processes in the group of the throughput run "
+                             "(default: one per core, the group alone on the machine)")
+    parser.add_argument("--run-consumers", type=int, default=default_consumers(PARTITIONS),
+                        help="input consumers and projectors each in the latency run "
+                             "(default: as `settlement run` starts them, one per two cores)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = Settings.from_env()
@@ -344,7 +353,7 @@ def main() -> None:
                 drop_database(server, f"bench_q_{suffix}")
             settle(server, f"bench_p_{suffix}")
             lat = latency(server, settings, bootstrap, args.rate, args.seconds, Path(tmp),
-                          args.consumers)
+                          args.run_consumers)
             p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
             print(f"end to end at {args.rate:,.0f} records/s for {args.seconds:g} s: "
                   f"{len(lat)} records, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "

@@ -58,7 +58,7 @@ from settlement.application import (
 from settlement.commands import Command
 from settlement.errors import SettlementError
 from settlement.infra import probe
-from settlement.infra.broker import commit_offsets_after
+from settlement.infra.broker import FETCH_MIN_BYTES, FETCH_WAIT_MS, commit_offsets_after
 from settlement.logging import get_logger
 from settlement.store.recorder import PositionUpdate
 
@@ -134,7 +134,8 @@ class Ingestor:
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_uncommitted", max_poll_records=self.batch_records_max,
             fetch_max_bytes=FETCH_BYTES_MAX, max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
-            fetch_max_wait_ms=100, session_timeout_ms=SESSION_TIMEOUT_MS,
+            fetch_max_wait_ms=FETCH_WAIT_MS, fetch_min_bytes=FETCH_MIN_BYTES,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
             partition_assignment_strategy=(RoundRobinPartitionAssignor,),
         )

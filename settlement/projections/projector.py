@@ -38,7 +38,7 @@ from aiokafka.structs import ConsumerRecord
 from consumers.topics import Topics
 from settlement import failpoints
 from settlement.infra import probe
-from settlement.infra.broker import commit_offsets_after
+from settlement.infra.broker import FETCH_MIN_BYTES, FETCH_WAIT_MS, commit_offsets_after
 from settlement.logging import get_logger
 from settlement.projections import schema
 from settlement.projections.cache import ViewCache, needs
@@ -55,7 +55,6 @@ BATCH_RECORDS_MAX = 1_000
 FETCH_BYTES_MAX = 16 * 1024 * 1024
 PARTITION_FETCH_BYTES_MAX = 2 * 1024 * 1024
 POLL_TIMEOUT_MS = 200
-FETCH_WAIT_MS = 100
 SWITCH_INTERVAL_S = 0.0005
 # Real Kafka's minimum; a group (re)join waits about half of it, so keep it low.
 SESSION_TIMEOUT_MS = 6_000
@@ -118,7 +117,8 @@ class Projector:
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_uncommitted", max_poll_records=self.batch_records_max,
             fetch_max_bytes=FETCH_BYTES_MAX, max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
-            fetch_max_wait_ms=FETCH_WAIT_MS, session_timeout_ms=SESSION_TIMEOUT_MS,
+            fetch_max_wait_ms=FETCH_WAIT_MS, fetch_min_bytes=FETCH_MIN_BYTES,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
             partition_assignment_strategy=(RoundRobinPartitionAssignor,),
         )
