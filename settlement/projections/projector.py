@@ -38,7 +38,7 @@ from aiokafka.structs import ConsumerRecord
 from consumers.topics import Topics
 from settlement import failpoints
 from settlement.infra import probe
-from settlement.infra.broker import FETCH_MIN_BYTES, FETCH_WAIT_MS, commit_offsets_after
+from settlement.infra.broker import FETCH_MIN_BYTES, FETCH_WAIT_MS, OffsetCommits
 from settlement.logging import get_logger
 from settlement.projections import schema
 from settlement.projections.cache import ViewCache, needs
@@ -85,7 +85,7 @@ class Projector:
         self._reader: Store | None = None  # on a second connection: reads while a batch is written
         self._storing: asyncio.Task[None] | None = None  # the batch being written
         self._failed: BaseException | None = None  # why storing a batch failed: stop
-        self._offsets_commit: asyncio.Task[None] | None = None  # the latest, in the background
+        self._offsets: OffsetCommits | None = None  # Kafka's offsets, for monitoring
 
     def snapshot(self) -> dict[str, Any]:
         """The metrics with the lag behind the event store (SPEC §7 `/metrics`)."""
@@ -145,8 +145,7 @@ class Projector:
             await self._flush()
         finally:
             await self._settle()
-            if self._offsets_commit is not None:
-                await self._offsets_commit
+            await self._flush_offsets()
             await consumer.stop()
 
     # Assignment ------------------------------------------------------------------
@@ -156,6 +155,12 @@ class Projector:
         neither the views in memory nor any batch read so far are used after it."""
         await self._settle()
         self._invalidate()
+        await self._flush_offsets()  # while the partitions are still ours
+
+    async def _flush_offsets(self) -> None:
+        """Commit to Kafka now the offsets of what was stored (monitoring only)."""
+        if self._offsets is not None:
+            await self._offsets.flush()
 
     async def assigned(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
         """Seek every newly owned partition to its stored position, or to its
@@ -277,11 +282,10 @@ class Projector:
         self.metrics.record(applied=changes.applied, duplicates=changes.duplicates,
                             max_position=changes.max_position, now=time.monotonic())
         # Only monitoring depends on Kafka's offsets: committed in the background,
-        # in order, while the next batch is read.
-        self._offsets_commit = asyncio.create_task(commit_offsets_after(
-            self._offsets_commit, consumer,
-            {TopicPartition(a.topic, a.partition): a.end for a in advances},
-            self.log, "projector.offset_commit_failed"))
+        # at most once a second, while the next batches are read.
+        if self._offsets is None:
+            self._offsets = OffsetCommits(consumer, self.log, "projector.offset_commit_failed")
+        self._offsets.note({TopicPartition(a.topic, a.partition): a.end for a in advances})
 
     async def _flush(self) -> None:
         """Wait until no batch is being written; raise why one failed."""
