@@ -37,7 +37,7 @@ from settlement.infra.broker import ensure_topics, kafka
 from settlement.infra.postgres import create_database, database
 from settlement.runtime import application, owner_env, tune_gc
 from settlement.scenario import cloud_event
-from settlement.service import group_processes
+from settlement.service import default_consumers
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 SUBMISSIONS_PER_TASK = 9  # 2 + 2×9 = 20 events per job
@@ -154,9 +154,9 @@ async def report_progress(ingestor: Ingestor, total: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5_000, help="jobs, 20 events each")
-    parser.add_argument("--consumers", type=int, default=group_processes(PARTITIONS),
-                        help="input consumer processes in the group (default: one per "
-                             "core, the group alone on the machine)")
+    parser.add_argument("--consumers", type=int, default=default_consumers(PARTITIONS),
+                        help="input consumer processes in the group (default: as "
+                             "`settlement run` starts, one per core)")
     args = parser.parse_args()
     events = [e for job in range(args.jobs) for e in job_events(job)]
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,13 +7,12 @@
    positions, one transaction per poll batch), from its first batch to its last
    commit. Baseline, same run: a raw read of the notification log
    (`select_notifications` pages of 1,000).
-   `--consumers` projector processes (default: one per core, the group alone on
-   the machine) share the topic's partitions in one group; with more than one,
+   `--consumers` projector processes (default: one per core, as `settlement run`
+   starts them) share the topic's partitions in one group; with more than one,
    one projector alone is measured too, into a database of its own.
 2. Latency: `settlement ingest`, `settlement relay` and `settlement project` run
-   as processes of their own, as `settlement run` starts them (`--run-consumers`
-   input consumers and projectors each, default one per two cores: the whole
-   pipeline shares the machine) on a fresh database while marketplace records are
+   as processes of their own, as `settlement run` starts them (`--consumers`
+   input consumers and projectors) on a fresh database while marketplace records are
    published at a steady `--rate` (2,000/s) for `--seconds`; for each record, the
    time from its publication to its settlement events being visible in the
    projections (`audit_log` rows by causation id, written in the transaction
@@ -61,7 +60,7 @@ from settlement.projections.schema import LIVE_SCHEMA  # noqa: E402
 from settlement.projections.store import Store  # noqa: E402
 from settlement.relay.service import Relay  # noqa: E402
 from settlement.runtime import application, owner_env, tune_gc  # noqa: E402
-from settlement.service import default_consumers, group_processes, parts  # noqa: E402
+from settlement.service import default_consumers, parts  # noqa: E402
 
 STORE_BATCH_COMMANDS = 1_000
 PAGE_EVENTS = 1_000
@@ -317,12 +316,10 @@ def main() -> None:
                         help="marketplace records per second offered in the latency run")
     parser.add_argument("--seconds", type=float, default=15.0,
                         help="how long the load is offered in the latency run")
-    parser.add_argument("--consumers", type=int, default=group_processes(PARTITIONS),
-                        help="projector processes in the group of the throughput run "
-                             "(default: one per core, the group alone on the machine)")
-    parser.add_argument("--run-consumers", type=int, default=default_consumers(PARTITIONS),
-                        help="input consumers and projectors each in the latency run "
-                             "(default: as `settlement run` starts them, one per two cores)")
+    parser.add_argument("--consumers", type=int, default=default_consumers(PARTITIONS),
+                        help="projector processes in the group, and input consumers and "
+                             "projectors in the latency run (default: as `settlement run` "
+                             "starts them, one per core)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = Settings.from_env()
@@ -353,7 +350,7 @@ def main() -> None:
                 drop_database(server, f"bench_q_{suffix}")
             settle(server, f"bench_p_{suffix}")
             lat = latency(server, settings, bootstrap, args.rate, args.seconds, Path(tmp),
-                          args.run_consumers)
+                          args.consumers)
             p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
             print(f"end to end at {args.rate:,.0f} records/s for {args.seconds:g} s: "
                   f"{len(lat)} records, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "

@@ -56,19 +56,7 @@ class Part:
 
 
 def default_consumers(partitions: int) -> int:
-    """Processes per consumer group as `settlement run` starts them: one per two
-    cores, at least one, at most one per partition. The whole pipeline shares the
-    machine (the other group, the relay, the broker, PostgreSQL), so one process per
-    core and group overcommits it: on two cores, one input consumer and one
-    projector kept the p99 at 2,000 records/s lower and steadier than two of each,
-    with less CPU (docs/benchmarks.md). A group's throughput alone grows with its
-    processes (`group_processes`): `--consumers` for a load that needs them."""
-    return max(1, min(partitions, (os.cpu_count() or 1) // 2))
-
-
-def group_processes(partitions: int) -> int:
-    """Processes for one consumer group running alone (a throughput benchmark): one
-    per core, at most one per partition."""
+    """Processes per consumer group: one per core, at most one per partition."""
     return max(1, min(partitions, os.cpu_count() or 1))
 
 
@@ -337,6 +325,5 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--partitions", type=int, default=4, help="partitions of new topics")
     run.add_argument("--consumers", type=_positive, default=None, metavar="N",
                      help="input consumer and projector processes each, splitting the "
-                          "partitions (default: one per two cores, at most one per "
-                          "partition)")
+                          "partitions (default: one per core, at most one per partition)")
     run.set_defaults(func=run_service)

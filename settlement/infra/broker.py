@@ -33,9 +33,9 @@ _REQUEST_TIMEOUT_MS = 5000
 # load a poll brings what 20 ms brought, in one request, not a few records per
 # request (each request costs the broker and the consumer, and each poll costs a
 # database transaction). A record waits at most FETCH_WAIT_MS per hop for it.
-# Measured at 2,000 records/s through the whole pipeline, one input consumer and
-# one projector (docs/benchmarks.md): the two cores busy 184-192 % before (fetches
-# answered as soon as a record was there), 166-180 % after.
+# Measured through the whole pipeline at 1,000 records/s with one input consumer
+# and one projector (docs/benchmarks.md): the two cores busy 165-184 % with fetches
+# answered as soon as a record was there, 142-154 % with these.
 FETCH_WAIT_MS = 20
 FETCH_MIN_BYTES = 1024 * 1024
 

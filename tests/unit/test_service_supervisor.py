@@ -33,29 +33,13 @@ def test_with_two_consumers_each_group_gets_two_processes_with_their_own_client_
     assert found["project-1"][:3] == ("project", "--client", "settlement-projector-1")
 
 
-def test_run_starts_one_consumer_process_per_two_cores_at_most_one_per_partition(
+def test_one_consumer_process_per_core_at_most_one_per_partition(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     assert service.default_consumers(4) == 4
     assert service.default_consumers(1) == 1
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)
-    assert service.default_consumers(4) == 2
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert service.default_consumers(4) == 1
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert service.default_consumers(4) == 1
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert service.default_consumers(4) == 1
-
-
-def test_a_group_alone_gets_one_process_per_core_at_most_one_per_partition(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert service.group_processes(4) == 4
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert service.group_processes(4) == 2
-    monkeypatch.setattr(os, "cpu_count", lambda: None)
-    assert service.group_processes(4) == 1
 
 
 def test_a_child_that_keeps_dying_stops_the_tree() -> None:
