@@ -121,7 +121,7 @@ class Ingestor:
         # `_positions` when a partition replaced by the broker is read again.
         self._floor: dict[TopicPartition, int] = {}
         self._inflight: _InFlight | None = None
-        self._offsets: OffsetCommits | None = None  # Kafka's offsets, for monitoring
+        self._offsets: OffsetCommits | None = None  # Kafka's offsets (monitoring), per run
         self._generation = 0  # counts (re)assignments: a batch decided before one is void
         self._kinds = {topics.jobs: "jobs", topics.payouts: "payouts"}
         self._dlq = {topics.jobs: topics.jobs_dlq, topics.payouts: topics.payouts_dlq}
@@ -144,6 +144,7 @@ class Ingestor:
             enable_idempotence=False, linger_ms=5, request_timeout_ms=30_000,
             max_batch_size=1024 * 1024, max_request_size=2 * 1024 * 1024,
         )
+        self._offsets = OffsetCommits(consumer, self.log, "ingest.offset_commit_failed")
         await producer.start()
         await consumer.start()
         try:
@@ -312,8 +313,7 @@ class Ingestor:
         self._count(inflight.decoded, inflight.batch.outcomes)
         # Only monitoring depends on Kafka's offsets: committed in the background,
         # at most once a second, so the broker's round trip is not on the batch's path.
-        if self._offsets is None:
-            self._offsets = OffsetCommits(consumer, self.log, "ingest.offset_commit_failed")
+        assert self._offsets is not None, "made with the consumer (run)"
         self._offsets.note({TopicPartition(p.topic, p.partition): p.end
                             for p in inflight.positions})
         return True

@@ -85,7 +85,7 @@ class Projector:
         self._reader: Store | None = None  # on a second connection: reads while a batch is written
         self._storing: asyncio.Task[None] | None = None  # the batch being written
         self._failed: BaseException | None = None  # why storing a batch failed: stop
-        self._offsets: OffsetCommits | None = None  # Kafka's offsets, for monitoring
+        self._offsets: OffsetCommits | None = None  # Kafka's offsets (monitoring), per run
 
     def snapshot(self) -> dict[str, Any]:
         """The metrics with the lag behind the event store (SPEC §7 `/metrics`)."""
@@ -122,6 +122,7 @@ class Projector:
             heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
             partition_assignment_strategy=(RoundRobinPartitionAssignor,),
         )
+        self._offsets = OffsetCommits(consumer, self.log, "projector.offset_commit_failed")
         await consumer.start()
         try:
             consumer.subscribe([self.topics.events], listener=_Assigned(self, consumer))
@@ -283,8 +284,7 @@ class Projector:
                             max_position=changes.max_position, now=time.monotonic())
         # Only monitoring depends on Kafka's offsets: committed in the background,
         # at most once a second, while the next batches are read.
-        if self._offsets is None:
-            self._offsets = OffsetCommits(consumer, self.log, "projector.offset_commit_failed")
+        assert self._offsets is not None, "made with the consumer (run)"
         self._offsets.note({TopicPartition(a.topic, a.partition): a.end for a in advances})
 
     async def _flush(self) -> None:
