@@ -1,8 +1,8 @@
 # The virtualenv's interpreter: the distribution's CPython 3.11 where there is one,
 # else python3. Debian builds its interpreter with profile-guided optimisation, as
 # the python:3.11 image the Dockerfile deploys on is built; a pyenv build is not by
-# default, and ran the replay and the pipeline 15-30 % slower here
-# (docs/benchmarks.md, "The interpreter").
+# default, and ran the relay, the projectors and a 300,000-event replay 15-25 %
+# slower here (docs/benchmarks.md, "The interpreter").
 PYTHON ?= $(firstword $(shell /usr/bin/python3.11 -c \
 	'import sys, ensurepip, venv; assert sys.version_info[:2] == (3, 11)' 2>/dev/null \
 	&& echo /usr/bin/python3.11) python3)
