@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from machine import describe  # bench/machine.py, beside this file
 
 from settlement import handlers
 from settlement.commands import Command
@@ -178,6 +179,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="load time per endpoint")
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
     args = parser.parse_args()
+    print(describe(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         env = Settings.from_env()
         settings = Settings(database_url=env.database_url, state_dir=Path(tmp))

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from machine import describe  # bench/machine.py, beside this file
 
 from consumers.ingest import Ingestor, IngestStats
 from consumers.topics import Topics
@@ -158,6 +159,7 @@ def main() -> None:
                         help="input consumer processes in the group (default: as "
                              "`settlement run` starts, one per core)")
     args = parser.parse_args()
+    print(describe(), flush=True)
     events = [e for job in range(args.jobs) for e in job_events(job)]
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env()

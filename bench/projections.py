@@ -49,6 +49,7 @@ from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import in_processes, job_events  # noqa: E402  (the ingestion benchmark's)
+from machine import describe  # noqa: E402  (bench/machine.py)
 
 from consumers.topics import Topics  # noqa: E402
 from settlement.commands import Command  # noqa: E402
@@ -321,6 +322,7 @@ def main() -> None:
                              "projectors in the latency run (default: as `settlement run` "
                              "starts them, one per core)")
     args = parser.parse_args()
+    print(describe(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         env = Settings.from_env()
         settings = Settings(database_url=env.database_url, kafka_bootstrap=env.kafka_bootstrap,

@@ -36,6 +36,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest import job_events  # noqa: E402  (bench/ingest.py, beside this file)
+from machine import describe  # noqa: E402  (bench/machine.py)
 
 from settlement import handlers  # noqa: E402
 from settlement.commands import Command  # noqa: E402
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000,
                         help="settlement events to store and replay (whole jobs of 20)")
     args = parser.parse_args()
+    print(describe(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         configured = Settings.from_env()
         settings = Settings(database_url=configured.database_url, state_dir=Path(tmp))
