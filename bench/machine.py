@@ -1,5 +1,5 @@
 """The machine a benchmark runs on, printed as its first line: the same code
-measures about twice as fast on one machine of this kind as on another
+measured 1.6-1.9 times as fast on one machine of this kind as on another
 (docs/benchmarks.md, "Machines"), so a figure is read beside its machine and its
 same-run baseline, never against a figure from another machine."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def describe() -> str:
-    """`machine: <CPU model> (family F, model M), N CPUs, M GiB; Python X (path)`."""
+    """`machine: <CPU> (family F, model M), <n> CPUs, <g> GiB; Python <version> (<path>)`."""
     fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
