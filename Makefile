@@ -30,4 +30,4 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy $(wildcard settlement consumers)
+	$(VENV)/bin/mypy $(wildcard settlement)

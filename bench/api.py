@@ -39,16 +39,17 @@ from typing import Any
 import psycopg
 from machine import describe  # bench/machine.py, beside this file
 
-from settlement import handlers
-from settlement.commands import Command
-from settlement.config import Settings
+from settlement.api import queries
+from settlement.application import handlers
+from settlement.core.commands import Command
+from settlement.infra.bootstrap import application, owner_env
+from settlement.infra.config import Settings
 from settlement.infra.postgres import create_database, database, drop_database
-from settlement.projections import queries, schema
-from settlement.projections.envelope import parse
-from settlement.projections.rebuild import cloud_events
-from settlement.projections.store import Store
-from settlement.runtime import application, owner_env
-from settlement.scenario import cloud_event
+from settlement.projections.model.envelope import parse
+from settlement.projections.rebuild.serial import cloud_events
+from settlement.projections.storage import schema
+from settlement.projections.storage.store import Store
+from settlement.service.scenario import cloud_event
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 SUBMISSIONS = 9  # funding (2 entries) + 9 approvals (4 entries each) = 38 entries a job

@@ -29,16 +29,16 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from machine import describe  # bench/machine.py, beside this file
 
-from consumers.ingest import Ingestor, IngestStats
-from consumers.topics import Topics
-from settlement import handlers
-from settlement.commands import Command
-from settlement.config import Settings
+from settlement.application import handlers
+from settlement.core.commands import Command
+from settlement.infra.bootstrap import application, owner_env, tune_gc
 from settlement.infra.broker import ensure_topics, kafka
+from settlement.infra.config import Settings
 from settlement.infra.postgres import create_database, database
-from settlement.runtime import application, owner_env, tune_gc
-from settlement.scenario import cloud_event
-from settlement.service import default_consumers
+from settlement.infra.topics import Topics
+from settlement.ingest.consumer import Ingestor, IngestStats
+from settlement.service.scenario import cloud_event
+from settlement.service.supervisor import default_consumers
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 SUBMISSIONS_PER_TASK = 9  # 2 + 2×9 = 20 events per job

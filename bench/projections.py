@@ -51,17 +51,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import in_processes, job_events  # noqa: E402  (the ingestion benchmark's)
 from machine import describe  # noqa: E402  (bench/machine.py)
 
-from consumers.topics import Topics  # noqa: E402
-from settlement.commands import Command  # noqa: E402
-from settlement.config import Settings  # noqa: E402
+from settlement.core.commands import Command  # noqa: E402
+from settlement.infra.bootstrap import application, owner_env, tune_gc  # noqa: E402
 from settlement.infra.broker import ensure_topics, kafka  # noqa: E402
+from settlement.infra.config import Settings  # noqa: E402
 from settlement.infra.postgres import create_database, database, drop_database  # noqa: E402
-from settlement.projections.projector import Projector  # noqa: E402
-from settlement.projections.schema import LIVE_SCHEMA  # noqa: E402
-from settlement.projections.store import Store  # noqa: E402
+from settlement.infra.topics import Topics  # noqa: E402
+from settlement.projections.live.projector import Projector  # noqa: E402
+from settlement.projections.storage.schema import LIVE_SCHEMA  # noqa: E402
+from settlement.projections.storage.store import Store  # noqa: E402
 from settlement.relay.service import Relay  # noqa: E402
-from settlement.runtime import application, owner_env, tune_gc  # noqa: E402
-from settlement.service import default_consumers, parts  # noqa: E402
+from settlement.service.supervisor import default_consumers, parts  # noqa: E402
 
 STORE_BATCH_COMMANDS = 1_000
 PAGE_EVENTS = 1_000

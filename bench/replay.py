@@ -39,10 +39,10 @@ from ingest import job_events  # noqa: E402  (bench/ingest.py, beside this file)
 from machine import describe  # noqa: E402  (bench/machine.py)
 
 from settlement import handlers  # noqa: E402
-from settlement.commands import Command  # noqa: E402
-from settlement.config import Settings  # noqa: E402
+from settlement.core.commands import Command  # noqa: E402
+from settlement.infra.bootstrap import application, owner_env  # noqa: E402
+from settlement.infra.config import Settings  # noqa: E402
 from settlement.infra.postgres import create_database, database  # noqa: E402
-from settlement.runtime import application, owner_env  # noqa: E402
 
 EVENTS_PER_JOB = 20
 JOBS_PER_SAVE = 250  # 5,000 events per transaction

@@ -28,13 +28,12 @@ from psycopg import IsolationLevel
 from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from settlement.api import models
+from settlement.api import models, queries
 from settlement.api.render import ApiError, error_response, render
+from settlement.infra.logging import get_logger
 from settlement.ledger.balances import AccountBalance
-from settlement.logging import get_logger
-from settlement.projections import queries
-from settlement.projections.receivables import is_overdue
-from settlement.projections.schema import LIVE_SCHEMA
+from settlement.projections.model.receivables import is_overdue
+from settlement.projections.storage.schema import LIVE_SCHEMA
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

@@ -2,7 +2,7 @@
 
 The audit log projection keeps a copy of each event's hash, but a copy cannot
 vouch for the events it was copied from: verification reads the stored events
-and their chain rows (`settlement.audit.verify_chain`, the same code as
+and their chain rows (`settlement.audit.verify.verify_chain`, the same code as
 `settlement audit verify`) through an application opened read-only in spirit —
 it never creates tables (CREATE_TABLE=n) and never writes.
 """
@@ -26,7 +26,7 @@ class ChainVerifier:
         self._lock = threading.Lock()
 
     def verify(self) -> Verification:
-        from settlement.audit import verify_chain
+        from settlement.audit.verify import verify_chain
 
         with self._lock:
             app = self._application()
@@ -39,7 +39,7 @@ class ChainVerifier:
 
     def _application(self) -> Any:
         if self._app is None:
-            from settlement.application import SettlementApplication
+            from settlement.application.app import SettlementApplication
             from settlement.infra.postgres import pg_env
 
             self._app = SettlementApplication({**pg_env(self._url), "CREATE_TABLE": "n"})

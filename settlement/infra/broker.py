@@ -22,7 +22,7 @@ import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-from settlement.config import Settings
+from settlement.infra.config import Settings
 
 log = structlog.get_logger(__name__)
 _LOG_TAIL_BYTES_MAX = 4000

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from settlement.config import Settings
+from settlement.infra.config import Settings
 
 # Everything eventsourcing can take from a URL; anything else (sslmode, …) would be
 # dropped silently, so pg_env refuses it instead.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from settlement.core.money import Money
 from settlement.ledger import accounts
 from settlement.ledger.posting import Posting, check_balanced
-from settlement.money import Money
 
 PartyType = Literal["worker", "client"]
 WORKER: PartyType = "worker"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from settlement.errors import LedgerError
-from settlement.money import Money
+from settlement.core.errors import LedgerError
+from settlement.core.money import Money
 
 Side = Literal["debit", "credit"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from settlement.core.money import Money
+from settlement.core.movements import Funding, Movement, Refund, Release
 from settlement.ledger import accounts
 from settlement.ledger.posting import Posting, Side, check_balanced, posting
-from settlement.money import Money
-from settlement.movements import Funding, Movement, Refund, Release
 
 
 def _lines(*lines: tuple[str, Side, Money]) -> list[Posting]:

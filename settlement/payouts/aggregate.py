@@ -16,8 +16,9 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from settlement.commands import identifier
-from settlement.errors import InvalidInput, NotFound, Rejected
+from settlement.core.commands import identifier
+from settlement.core.errors import InvalidInput, NotFound, Rejected
+from settlement.core.money import Money
 from settlement.ledger.payout_rules import (
     CLIENT,
     WORKER,
@@ -27,7 +28,6 @@ from settlement.ledger.payout_rules import (
     payout_account,
     settled_postings,
 )
-from settlement.money import Money
 from settlement.payouts import events as ev
 from settlement.payouts.ids import party_payouts_id, payout_id_of
 

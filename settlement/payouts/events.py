@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from eventsourcing.domain import Aggregate
 
+from settlement.core.money import Money
 from settlement.ledger.posting import Posting
-from settlement.money import Money
 
 if TYPE_CHECKING:
     from settlement.payouts.aggregate import PartyPayouts

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from settlement.money import Money, format_amount
+from settlement.core.money import Money, format_amount
 
 CSV_COLUMNS = ("payout_id", "party_type", "party_id", "amount", "currency", "account")
 

@@ -13,8 +13,8 @@ import re
 import uuid
 from datetime import UTC, datetime
 
-from settlement.commands import identifier
-from settlement.errors import InvalidInput
+from settlement.core.commands import identifier
+from settlement.core.errors import InvalidInput
 
 PAYOUTS_NAMESPACE = uuid.UUID("027d3a42-c9e2-42be-aadd-169985f44287")
 PAYOUT_ID_PREFIX = "po-"

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from eventsourcing.application import Repository, project_aggregate
 
-from settlement import commands as c
-from settlement.errors import NotFound, Rejected
+from settlement.core import commands as c
+from settlement.core.errors import NotFound, Rejected
 from settlement.payouts.aggregate import PartyPayouts
 from settlement.payouts.ids import stream_of_payout
 

@@ -21,11 +21,11 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
-from settlement.aggregates.events import Opened, movement_fields, movements_in
+from settlement.core.money import Money, format_amount
+from settlement.core.movements import Refund, Release
+from settlement.escrow.events import Opened, movement_fields, movements_in
 from settlement.ledger import accounts
 from settlement.ledger.payout_rules import PartyType, party_of_account, payout_account
-from settlement.money import Money, format_amount
-from settlement.movements import Refund, Release
 from settlement.payouts.aggregate import PartyPayouts
 from settlement.payouts.events import (
     PARTY_PAYOUTS_EVENTS,

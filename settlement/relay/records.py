@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Mapper, Notification
 
-from settlement.aggregates.events import EscrowEvent, Opened
-from settlement.events_out import Chain, stored_cloud_event, to_cloud_event
+from settlement.escrow.events import EscrowEvent, Opened
 from settlement.payouts.events import PayoutEvent
+from settlement.relay.cloudevents import Chain, stored_cloud_event, to_cloud_event
 
 # Far above any escrow event (ingestion refuses input records above 256 KiB) and
 # below the producer's request limit, so a record that large is a bug, not load.

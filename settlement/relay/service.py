@@ -14,11 +14,11 @@ from aiokafka.structs import RecordMetadata
 from eventsourcing.persistence import Notification
 from structlog.typing import FilteringBoundLogger
 
-from consumers.topics import Topics
-from settlement import failpoints
-from settlement.application import SettlementApplication
+from settlement.application.app import SettlementApplication
+from settlement.infra import failpoints
 from settlement.infra.broker import ensure_topics
-from settlement.logging import get_logger
+from settlement.infra.logging import get_logger
+from settlement.infra.topics import Topics
 from settlement.relay.follower import Follower
 from settlement.relay.offsets import OffsetWatch
 from settlement.relay.positions import RelayPositions

@@ -14,7 +14,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from settlement.events_out import Chain
+from settlement.relay.cloudevents import Chain
 
 # (the stored event, its chain row if there is one)
 Chained = tuple[Notification, Chain | None]

@@ -15,9 +15,9 @@ import moneyed
 import orjson
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from settlement.core.money import Money
+from settlement.core.movements import Funding, Refund, Release
 from settlement.ledger.posting import Posting
-from settlement.money import Money
-from settlement.movements import Funding, Refund, Release
 
 # Datetimes and dataclasses must reach `default`, which wraps them in the
 # `{"_type_": …, "_data_": …}` envelopes the decoder turns back into objects.

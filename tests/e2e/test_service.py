@@ -29,11 +29,11 @@ from urllib.parse import quote
 
 import pytest
 
-from consumers.topics import Topics
-from settlement.application import SettlementApplication
-from settlement.fees import DEFAULT_FEE_PLANS, load_fee_plans
+from settlement.application.app import SettlementApplication
+from settlement.core.fees import DEFAULT_FEE_PLANS, load_fee_plans
 from settlement.infra.postgres import embedded_postgres, pg_env
-from settlement.scenario import cloud_event, marketplace_day
+from settlement.infra.topics import Topics
+from settlement.service.scenario import cloud_event, marketplace_day
 from support.ingest import digests, publish, stored_event_count
 from support.projections import Timers, money, rich_day, run
 

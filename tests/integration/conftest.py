@@ -11,12 +11,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from consumers.topics import Topics
-from settlement.application import SettlementApplication
-from settlement.config import Settings
+from settlement.application.app import SettlementApplication
+from settlement.infra.bootstrap import owner_env
 from settlement.infra.broker import ensure_topics
+from settlement.infra.config import Settings
 from settlement.infra.postgres import create_database, drop_database, pg_env
-from settlement.runtime import owner_env
+from settlement.infra.topics import Topics
 from support.ingest import Reference, commands_of, digests, stored_event_count
 
 

@@ -25,9 +25,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from settlement.api.app import ApiConfig, create_app
-from settlement.application import SettlementApplication
+from settlement.application.app import SettlementApplication
 from settlement.infra.postgres import pg_env
-from settlement.projections import schema
+from settlement.projections.storage import schema
 from support.api import AUDITOR_TOKEN, FINANCE_TOKEN, START, TOKENS, Populated, populated_database
 from support.projections import rich_day, store
 
@@ -463,10 +463,10 @@ def test_payouts_and_paid_out_receivables_from_a_real_payout_run(database_url: s
     """A day, a payout run the next day, one payout settled and one failed two days
     later: the payouts list, receivables no longer payable once paid out (and the
     failed one payable again), and the same as of an instant between."""
-    from settlement.commands import Command
-    from settlement.payout_run import payout_run
-    from settlement.runtime import owner_env
-    from settlement.scenario import marketplace_day
+    from settlement.core.commands import Command
+    from settlement.infra.bootstrap import owner_env
+    from settlement.payouts.run import payout_run
+    from settlement.service.scenario import marketplace_day
     from support.api import project_all
     from support.ingest import commands_of
 

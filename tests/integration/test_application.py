@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from settlement.application import (
+from settlement.application.app import (
     APPLIED,
     DUPLICATE,
     REJECTED,
     ConcurrentModification,
     SettlementApplication,
 )
-from settlement.commands import Command
-from settlement.demo import recorded_postings, run_demo
+from settlement.core.commands import Command
+from settlement.core.money import Money
 from settlement.ledger.balances import trial_balances
-from settlement.money import Money
+from settlement.service.day import recorded_postings, run_demo
 from settlement.store.recorder import PositionUpdate
 
 T0 = datetime(2026, 11, 26, 10, tzinfo=UTC)

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from settlement.application import SettlementApplication
-from settlement.audit import verify_chain
+from settlement.application.app import SettlementApplication
+from settlement.audit.verify import verify_chain
 from settlement.ledger.chain import GENESIS
-from settlement.scenario import marketplace_day
+from settlement.service.scenario import marketplace_day
 from support.ingest import commands_of
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from settlement.application import SettlementApplication
-from settlement.audit_export import export_rows, verify_export, write_csv, write_jsonl
-from settlement.scenario import marketplace_day
+from settlement.application.app import SettlementApplication
+from settlement.audit.export import export_rows, verify_export, write_csv, write_jsonl
+from settlement.service.scenario import marketplace_day
 from support.ingest import commands_of
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

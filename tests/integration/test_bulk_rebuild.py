@@ -15,12 +15,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from settlement.application import APPLIED, SettlementApplication
-from settlement.commands import Command
-from settlement.payout_run import payout_run
-from settlement.projections import bulk
-from settlement.projections import rebuild as rebuilding
-from settlement.projections.rebuild import rebuild
+from settlement.application.app import APPLIED, SettlementApplication
+from settlement.core.commands import Command
+from settlement.payouts.run import payout_run
+from settlement.projections.rebuild import bulk
+from settlement.projections.rebuild import serial as rebuilding
+from settlement.projections.rebuild.serial import rebuild
 from settlement.relay.stored import StoredEvents
 from support.projections import rich_day, store
 

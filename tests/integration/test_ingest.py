@@ -10,11 +10,11 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from consumers.topics import Topics
-from settlement.application import SettlementApplication
-from settlement.config import Settings
+from settlement.application.app import SettlementApplication
 from settlement.infra.broker import EmbeddedBroker, ensure_topics
-from settlement.scenario import marketplace_day
+from settlement.infra.config import Settings
+from settlement.infra.topics import Topics
+from settlement.service.scenario import marketplace_day
 from support.ingest import (
     Reference,
     digests,

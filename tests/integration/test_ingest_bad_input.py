@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
-from consumers.decoding import RECORD_BYTES_MAX
-from consumers.topics import Topics
-from settlement.application import SettlementApplication
-from settlement.scenario import cloud_event, marketplace_day
+from settlement.application.app import SettlementApplication
+from settlement.infra.topics import Topics
+from settlement.ingest.decoding import RECORD_BYTES_MAX
+from settlement.service.scenario import cloud_event, marketplace_day
 from support.ingest import (
     Outgoing,
     Reference,

@@ -12,15 +12,15 @@ from typing import Any
 
 import psycopg
 
-from consumers.topics import Topics
-from settlement.application import APPLIED, SettlementApplication
-from settlement.commands import Command
+from settlement.api import queries
+from settlement.application.app import APPLIED, SettlementApplication
+from settlement.core.commands import Command
+from settlement.infra.topics import Topics
 from settlement.ledger.accounts import PAYOUTS_IN_TRANSIT, SAFEGUARDED_CASH
-from settlement.payout_run import payout_run
-from settlement.projections import queries
-from settlement.projections.digest import digest, digests
-from settlement.projections.rebuild import cloud_events, rebuild
-from settlement.projections.schema import LIVE_SCHEMA
+from settlement.payouts.run import payout_run
+from settlement.projections.rebuild.serial import cloud_events, rebuild
+from settlement.projections.storage.digest import digest, digests
+from settlement.projections.storage.schema import LIVE_SCHEMA
 from support.projections import project, publish_events, rich_day, store
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

@@ -20,22 +20,22 @@ from typing import Any
 import orjson
 import pytest
 
-from consumers.topics import Topics
-from settlement.application import (
+from settlement.application.app import (
     APPLIED,
     DUPLICATE,
     REJECTED,
     SettlementApplication,
 )
-from settlement.commands import Command
-from settlement.failpoints import KILLED_EXIT_CODE
+from settlement.core.commands import Command
+from settlement.infra.bootstrap import owner_env
+from settlement.infra.failpoints import KILLED_EXIT_CODE
+from settlement.infra.topics import Topics
 from settlement.ledger.balances import trial_balances
-from settlement.payout_run import AFTER_PARTY_SAVED, PayoutRunReport, payout_run, run_payouts_cli
 from settlement.payouts.events import PayoutInitiated
+from settlement.payouts.run import AFTER_PARTY_SAVED, PayoutRunReport, payout_run, run_payouts_cli
 from settlement.payouts.scan import LedgerScan
 from settlement.relay.service import Relay
-from settlement.runtime import owner_env
-from settlement.scenario import marketplace_day
+from settlement.service.scenario import marketplace_day
 from support.ingest import commands_of, read_topic
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -127,7 +127,7 @@ def run_process(database_url: str, cwd: Path, *args: str,
                 failpoints: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SETTLEMENT_DATABASE_URL": database_url,
            "SETTLEMENT_FAILPOINTS": failpoints}
-    return subprocess.run([sys.executable, "-m", "settlement.payouts.cli", "run", *args],
+    return subprocess.run([sys.executable, "-m", "settlement.cli.payouts", "run", *args],
                           env=env, cwd=cwd, capture_output=True, text=True,
                           timeout=PROCESS_TIMEOUT_S, check=False)
 

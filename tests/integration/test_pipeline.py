@@ -24,15 +24,16 @@ from typing import Any
 
 import psycopg
 
-from consumers.topics import Topics
-from settlement.application import SettlementApplication
-from settlement.config import Settings
+from settlement.api import queries
+from settlement.application.app import SettlementApplication
 from settlement.infra.broker import EmbeddedBroker
-from settlement.projections import queries, schema
-from settlement.projections.digest import digest
-from settlement.projections.rebuild import rebuild
-from settlement.projections.schema import LIVE_SCHEMA
-from settlement.projections.store import Store
+from settlement.infra.config import Settings
+from settlement.infra.topics import Topics
+from settlement.projections.rebuild.serial import rebuild
+from settlement.projections.storage import schema
+from settlement.projections.storage.digest import digest
+from settlement.projections.storage.schema import LIVE_SCHEMA
+from settlement.projections.storage.store import Store
 from support.projections import project_process, rich_day, store, stored_cloud_events
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

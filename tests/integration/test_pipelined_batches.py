@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from settlement.application import APPLIED, DUPLICATE, ConcurrentModification
-from settlement.application import SettlementApplication as App
-from settlement.commands import Command
+from settlement.application.app import APPLIED, DUPLICATE, ConcurrentModification
+from settlement.application.app import SettlementApplication as App
+from settlement.core.commands import Command
 from settlement.store.recorder import PositionUpdate
 
 T0 = datetime(2026, 11, 26, 10, tzinfo=UTC)

@@ -21,16 +21,17 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from consumers.topics import Topics
-from settlement.application import SettlementApplication
-from settlement.config import Settings
+from settlement.api import queries
+from settlement.application.app import SettlementApplication
 from settlement.infra.broker import EmbeddedBroker, ensure_topics
-from settlement.projections import queries, schema
-from settlement.projections.digest import digest
-from settlement.projections.errors import VersionGap
-from settlement.projections.rebuild import rebuild
-from settlement.projections.schema import LIVE_SCHEMA, SchemaError
-from settlement.projections.store import Store
+from settlement.infra.config import Settings
+from settlement.infra.topics import Topics
+from settlement.projections.model.errors import VersionGap
+from settlement.projections.rebuild.serial import rebuild
+from settlement.projections.storage import schema
+from settlement.projections.storage.digest import digest
+from settlement.projections.storage.schema import LIVE_SCHEMA, SchemaError
+from settlement.projections.storage.store import Store
 from settlement.relay.service import Relay
 from support.projections import (
     project,

@@ -14,15 +14,15 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer
 
-from consumers.topics import Topics
-from settlement.application import SettlementApplication
-from settlement.projections import schema
-from settlement.projections.digest import digest
-from settlement.projections.envelope import parse
-from settlement.projections.projector import Projector
-from settlement.projections.rebuild import rebuild
-from settlement.projections.schema import LIVE_SCHEMA
-from settlement.projections.store import Store
+from settlement.application.app import SettlementApplication
+from settlement.infra.topics import Topics
+from settlement.projections.live.projector import Projector
+from settlement.projections.model.envelope import parse
+from settlement.projections.rebuild.serial import rebuild
+from settlement.projections.storage import schema
+from settlement.projections.storage.digest import digest
+from settlement.projections.storage.schema import LIVE_SCHEMA
+from settlement.projections.storage.store import Store
 from support.projections import publish_events, rich_day, store, stored_cloud_events
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

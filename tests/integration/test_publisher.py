@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from consumers.decoding import RECORD_BYTES_MAX, BadRecord, decode
-from consumers.publisher import MarketplacePublisher, encode_event
-from consumers.topics import Topics
 from settlement.infra.broker import ensure_topics
-from settlement.scenario import cloud_event, marketplace_day
+from settlement.infra.topics import Topics
+from settlement.ingest.decoding import RECORD_BYTES_MAX, BadRecord, decode
+from settlement.ingest.publisher import MarketplacePublisher, encode_event
+from settlement.service.scenario import cloud_event, marketplace_day
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 PARTITIONS = 4

@@ -22,16 +22,16 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from eventsourcing.domain import Aggregate
 
-from consumers.topics import Topics
-from settlement.application import SettlementApplication
-from settlement.config import Settings
-from settlement.events_out import to_cloud_event
+from settlement.application.app import SettlementApplication
 from settlement.infra.broker import EmbeddedBroker
+from settlement.infra.config import Settings
+from settlement.infra.topics import Topics
+from settlement.relay.cloudevents import to_cloud_event
 from settlement.relay.positions import RelayPositions
 from settlement.relay.records import is_settlement_event
 from settlement.relay.service import BrokerDataLoss, Relay
 from settlement.relay.stats import RelayStats
-from settlement.scenario import marketplace_day
+from settlement.service.scenario import marketplace_day
 from support.ingest import commands_of, read_topic
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

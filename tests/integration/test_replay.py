@@ -20,16 +20,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from consumers.topics import Topics
-from settlement.application import SettlementApplication
-from settlement.config import Settings
-from settlement.projections import queries
-from settlement.projections.envelope import parse
-from settlement.projections.rebuild import _until
-from settlement.projections.replay import Progress, replay
-from settlement.projections.schema import DIGESTED, LIVE_SCHEMA, SchemaError
+from settlement.api import queries
+from settlement.application.app import SettlementApplication
+from settlement.infra.config import Settings
+from settlement.infra.topics import Topics
+from settlement.projections.model.envelope import parse
+from settlement.projections.rebuild.replay import Progress, replay
+from settlement.projections.rebuild.serial import _until
+from settlement.projections.storage.schema import DIGESTED, LIVE_SCHEMA, SchemaError
 from settlement.relay.service import Relay
-from settlement.scenario import marketplace_day
+from settlement.service.scenario import marketplace_day
 from support.projections import project, rich_day, store, stored_cloud_events
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -245,7 +245,7 @@ def test_contract_terms_are_in_the_opening_event_and_its_replay(
 
 
 def _sources() -> list[Path]:
-    return sorted(p for folder in ("settlement", "consumers")
+    return sorted(p for folder in ("settlement",)
                   for p in (ROOT / folder).rglob("*.py"))
 
 
@@ -270,10 +270,10 @@ def test_no_code_path_deletes_events() -> None:
                 if match.group(0).upper() == "DROP TABLE":
                     after = text[match.end():match.end() + 40]
                     assert '.format(s, partial)' in after, (path, statement)
-    assert drops == {("settlement/projections/schema.py", "DROP SCHEMA"),
-                     ("settlement/projections/bulk.py", "DROP TABLE"),
+    assert drops == {("settlement/projections/storage/schema.py", "DROP SCHEMA"),
+                     ("settlement/projections/rebuild/bulk.py", "DROP TABLE"),
                      ("settlement/infra/postgres.py", "DROP DATABASE")}
-    schema_py = (ROOT / "settlement/projections/schema.py").read_text()
+    schema_py = (ROOT / "settlement/projections/storage/schema.py").read_text()
     guarded = schema_py[schema_py.index("def recreate_for_rebuild"):]
     assert guarded.index("if role != REBUILD") < guarded.index("DROP SCHEMA")
     # drop_database: only the tests and benchmarks call it, on databases they created.

@@ -12,9 +12,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from settlement.application import SettlementApplication
-from settlement.fees import DEFAULT_FEE_PLANS, load_fee_plans
-from settlement.timer_run import TimerScan, timer_loop, timer_pass
+from settlement.application.app import SettlementApplication
+from settlement.core.fees import DEFAULT_FEE_PLANS, load_fee_plans
+from settlement.timers.run import TimerScan, timer_loop, timer_pass
 from support.ingest import digests
 from support.projections import Timers, rich_day, run, store
 

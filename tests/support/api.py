@@ -14,12 +14,12 @@ from typing import Any
 
 import psycopg
 
-from settlement.application import SettlementApplication
+from settlement.application.app import SettlementApplication
 from settlement.infra.postgres import create_database, drop_database, pg_env
-from settlement.projections import schema
-from settlement.projections.envelope import parse
-from settlement.projections.rebuild import cloud_events
-from settlement.projections.store import Store
+from settlement.projections.model.envelope import parse
+from settlement.projections.rebuild.serial import cloud_events
+from settlement.projections.storage import schema
+from settlement.projections.storage.store import Store
 from support.projections import rich_day, store
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

@@ -15,12 +15,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from consumers.ingest import Ingestor, IngestStats
-from consumers.publisher import MarketplacePublisher
-from consumers.topics import Topics
-from settlement.application import SettlementApplication
-from settlement.commands import Command
-from settlement.config import Settings
+from settlement.application.app import SettlementApplication
+from settlement.core.commands import Command
+from settlement.infra.config import Settings
+from settlement.infra.topics import Topics
+from settlement.ingest.consumer import Ingestor, IngestStats
+from settlement.ingest.publisher import MarketplacePublisher
 
 # An event to publish, or a (key, raw bytes) record for the jobs topic.
 Outgoing = dict[str, Any] | tuple[str, bytes]

@@ -18,17 +18,17 @@ import orjson
 import psycopg
 from aiokafka import AIOKafkaProducer
 
-from consumers.topics import Topics
-from settlement import handlers
-from settlement.aggregates import Escrow
-from settlement.application import APPLIED, SettlementApplication
-from settlement.commands import Command
-from settlement.config import Settings
-from settlement.events_out import to_cloud_event
-from settlement.fees import FeePlan
-from settlement.projections.projector import Projector
+from settlement.application import handlers
+from settlement.application.app import APPLIED, SettlementApplication
+from settlement.core.commands import Command
+from settlement.core.fees import FeePlan
+from settlement.escrow import Escrow
+from settlement.infra.config import Settings
+from settlement.infra.topics import Topics
+from settlement.projections.live.projector import Projector
+from settlement.relay.cloudevents import to_cloud_event
 from settlement.relay.records import is_settlement_event
-from settlement.scenario import cloud_event, marketplace_day
+from settlement.service.scenario import cloud_event, marketplace_day
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from settlement.aggregates import Escrow
-from settlement.errors import SettlementError
-from settlement.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
+from settlement.core.errors import SettlementError
+from settlement.core.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
+from settlement.escrow import Escrow
 from settlement.ledger.posting import check_balanced
 
 

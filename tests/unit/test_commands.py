@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlement.commands import Command, canonical_json
+from settlement.core.commands import Command, canonical_json
 
 
 def stdlib_canonical(document: Any) -> bytes:

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from moneyed import Money
 
-from settlement.aggregates import Escrow
-from settlement.aggregates import events as ev
-from settlement.aggregates.timers import TimerAction
-from settlement.errors import Rejected
-from settlement.fees import FeePlan
+from settlement.core.errors import Rejected
+from settlement.core.fees import FeePlan
+from settlement.core.money import money, zero
+from settlement.core.movements import Funding, Refund, Release
+from settlement.escrow import Escrow
+from settlement.escrow import events as ev
+from settlement.escrow.timers import TimerAction
 from settlement.ledger.posting import Posting
-from settlement.money import money, zero
-from settlement.movements import Funding, Refund, Release
 
 if TYPE_CHECKING:
     from conftest import Journal

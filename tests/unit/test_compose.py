@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from settlement.config import ENV_VARS, Settings, split_addr
+from settlement.infra.config import ENV_VARS, Settings, split_addr
 from settlement.infra.postgres import pg_env
 
 COMPOSE = Path(__file__).parents[2] / "compose.yaml"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from settlement.config import DEFAULT_FEE_PLANS, ENV_VARS, ConfigError, Settings, split_addr
+from settlement.infra.config import DEFAULT_FEE_PLANS, ENV_VARS, ConfigError, Settings, split_addr
 
 
 def test_defaults_when_nothing_is_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -15,7 +15,7 @@ def test_defaults_when_nothing_is_set(tmp_path: Path, monkeypatch: pytest.Monkey
     assert settings.api_addr == "127.0.0.1:8080"
     assert settings.api_tokens == {}
     assert settings.fee_plans_path == DEFAULT_FEE_PLANS
-    assert DEFAULT_FEE_PLANS.parent == Path(__file__).parents[2] / "settlement"
+    assert DEFAULT_FEE_PLANS.parent == Path(__file__).parents[2] / "settlement" / "core"
     assert settings.topic_prefix == ""
     assert settings.state_dir == tmp_path / ".settlement"
 

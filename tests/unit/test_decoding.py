@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from consumers.decoding import (
+from settlement.core.commands import Command, amount
+from settlement.core.errors import InvalidMoney
+from settlement.ingest.decoding import (
     RECORD_BYTES_MAX,
     TERMS_DEPTH_MAX,
     BadRecord,
@@ -24,9 +26,7 @@ from consumers.decoding import (
     schemas_dir,
     to_command,
 )
-from settlement.commands import Command, amount
-from settlement.errors import InvalidMoney
-from settlement.scenario import cloud_event, marketplace_day
+from settlement.service.scenario import cloud_event, marketplace_day
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 JPY = {"amount": "11000", "currency": "JPY"}
@@ -333,7 +333,7 @@ def test_schemas_dir_can_be_overridden(tmp_path: Path) -> None:
     (tmp_path / "task.closed.json").write_text(json.dumps(schema))
     event = raw(cloud_event("c-1", "task.closed", START, {"job_id": "t", "closed_by": "client"}))
     probe = (
-        "import sys; from consumers.decoding import decode, BadRecord\n"
+        "import sys; from settlement.ingest.decoding import decode, BadRecord\n"
         "try: decode(sys.stdin.buffer.read(), 'jobs'); print('accepted')\n"
         "except BadRecord as e: print(e.code)\n"
     )

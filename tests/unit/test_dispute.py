@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from moneyed import Money
 
-from settlement.aggregates import Escrow
-from settlement.aggregates import events as ev
-from settlement.fees import FeePlan
+from settlement.core.fees import FeePlan
+from settlement.core.money import money
+from settlement.core.movements import Refund, Release
+from settlement.escrow import Escrow
+from settlement.escrow import events as ev
 from settlement.ledger.posting import Posting
-from settlement.money import money
-from settlement.movements import Refund, Release
 
 if TYPE_CHECKING:
     from conftest import Journal

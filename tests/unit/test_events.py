@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from settlement import handlers
-from settlement.aggregates import Escrow, events
-from settlement.commands import Command
-from settlement.fees import DEFAULT_FEE_PLANS, load_fee_plans
-from settlement.scenario import marketplace_day
+from settlement.application import handlers
+from settlement.core.commands import Command
+from settlement.core.fees import DEFAULT_FEE_PLANS, load_fee_plans
+from settlement.escrow import Escrow, events
+from settlement.service.scenario import marketplace_day
 
 
 def test_annotated_movement_fields_find_every_movement_of_the_sample_day() -> None:

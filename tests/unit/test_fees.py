@@ -1,6 +1,6 @@
 """Fees, consumption tax and withholding (SPEC §5), every expectation by hand.
 
-Plans from the shipped settlement/fee_plans.toml:
+Plans from the shipped settlement/core/fee_plans.toml:
 - tiered: worker 20% up to 100,000, 10% up to 200,000, 5% beyond; tax 10% on top.
 - flat: worker 16.5% tax-included, client 5.5% tax-included, tax rate 10%.
 - usd_standard: worker 10%, client 5%, both tax-excluded, tax rate 0.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from settlement.errors import ConfigError, Rejected
-from settlement.fees import (
+from settlement.core.errors import ConfigError, Rejected
+from settlement.core.fees import (
     DEFAULT_FEE_PLANS,
     FeePlan,
     Tier,
@@ -25,7 +25,7 @@ from settlement.fees import (
     recorded_plan,
     withholding_tax,
 )
-from settlement.money import Money
+from settlement.core.money import Money
 
 PLANS = load_fee_plans(DEFAULT_FEE_PLANS)
 TIERED, FLAT, USD = PLANS["tiered"], PLANS["flat"], PLANS["usd_standard"]

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from moneyed import Money
 
-from settlement import handlers
-from settlement.aggregates import Escrow
-from settlement.aggregates import events as ev
-from settlement.commands import Command
-from settlement.errors import InvalidInput, NotFound, Rejected, SettlementError
-from settlement.fees import FeePlan
-from settlement.money import money
-from settlement.movements import Funding, Refund, Release
+from settlement.application import handlers
+from settlement.core.commands import Command
+from settlement.core.errors import InvalidInput, NotFound, Rejected, SettlementError
+from settlement.core.fees import FeePlan
+from settlement.core.money import money
+from settlement.core.movements import Funding, Refund, Release
+from settlement.escrow import Escrow
+from settlement.escrow import events as ev
 
 if TYPE_CHECKING:
     from conftest import Journal

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from settlement.config import Settings
 from settlement.infra.broker import kafka
+from settlement.infra.config import Settings
 from settlement.infra.postgres import database
 
 

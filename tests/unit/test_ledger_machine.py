@@ -39,15 +39,15 @@ from hypothesis.stateful import (
     rule,
 )
 
-from settlement.aggregates import Escrow, escrow_id
-from settlement.aggregates import items as it
-from settlement.application import SettlementApplication
-from settlement.errors import SettlementError
-from settlement.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
+from settlement.application.app import SettlementApplication
+from settlement.core.errors import SettlementError
+from settlement.core.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
+from settlement.core.money import Money, exponent, floor, zero
+from settlement.core.movements import Funding, Refund, Release
+from settlement.escrow import Escrow, escrow_id
+from settlement.escrow import items as it
 from settlement.ledger import accounts
 from settlement.ledger.posting import Posting
-from settlement.money import Money, exponent, floor, zero
-from settlement.movements import Funding, Refund, Release
 
 PLANS = load_fee_plans(DEFAULT_FEE_PLANS)
 # (plan, withholding): withholding is JPY only (SPEC §5).

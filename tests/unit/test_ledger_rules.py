@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlement.errors import LedgerError
-from settlement.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
+from settlement.core.errors import LedgerError
+from settlement.core.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
+from settlement.core.money import Money, exponent
+from settlement.core.movements import Funding, Refund, Release
 from settlement.ledger.posting import Posting, check_balanced
 from settlement.ledger.rules import postings_for
-from settlement.money import Money, exponent
-from settlement.movements import Funding, Refund, Release
 
 PLANS = load_fee_plans(DEFAULT_FEE_PLANS)
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlement.errors import InvalidMoney
-from settlement.money import Money, exponent, floor, money, parse_money, to_wire, zero
+from settlement.core.errors import InvalidMoney
+from settlement.core.money import Money, exponent, floor, money, parse_money, to_wire, zero
 
 
 def wire(amount: Any, currency: Any = "JPY") -> dict[str, Any]:

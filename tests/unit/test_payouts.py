@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from settlement.errors import LedgerError, SettlementError
-from settlement.events_out import event_name
+from settlement.core.errors import LedgerError, SettlementError
+from settlement.core.money import Money
 from settlement.ledger.balances import trial_balances
 from settlement.ledger.payout_rules import (
     failed_postings,
@@ -21,7 +21,6 @@ from settlement.ledger.payout_rules import (
     settled_postings,
 )
 from settlement.ledger.posting import Posting, check_balanced
-from settlement.money import Money
 from settlement.payouts import (
     PartyPayouts,
     PayoutEvent,
@@ -37,6 +36,7 @@ from settlement.payouts.ids import (
     run_id_of,
     stream_of_payout,
 )
+from settlement.relay.cloudevents import event_name
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
 T1 = datetime(2026, 11, 28, tzinfo=UTC)

@@ -16,20 +16,20 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
-from settlement import handlers
-from settlement.aggregates import Escrow
-from settlement.commands import Command
-from settlement.errors import SettlementError
-from settlement.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
+from settlement.application import handlers
+from settlement.core.commands import Command
+from settlement.core.errors import SettlementError
+from settlement.core.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
+from settlement.core.money import Money
+from settlement.escrow import Escrow
 from settlement.ledger.balances import trial_balances
 from settlement.ledger.payout_rules import PartyType, payout_account
 from settlement.ledger.posting import Posting
-from settlement.money import Money
-from settlement.payout_run import PayoutRunReport, payout_run, run_payouts_cli
 from settlement.payouts import PartyPayouts, apply_payout_result, party_payouts_id, payout_id_of
 from settlement.payouts.export import write_csv
+from settlement.payouts.run import PayoutRunReport, payout_run, run_payouts_cli
 from settlement.payouts.scan import LedgerScan
-from settlement.scenario import marketplace_day
+from settlement.service.scenario import marketplace_day
 from settlement.store import transcodings
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

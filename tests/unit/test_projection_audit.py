@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from settlement.fees import FeePlan
-from settlement.projections.audit import AuditRow, audit_row
-from settlement.projections.envelope import parse
-from settlement.projections.errors import MalformedEvent
-from settlement.scenario import marketplace_day
+from settlement.core.fees import FeePlan
+from settlement.projections.model.audit import AuditRow, audit_row
+from settlement.projections.model.envelope import parse
+from settlement.projections.model.errors import MalformedEvent
+from settlement.service.scenario import marketplace_day
 from support.projections import cloud_events, find
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

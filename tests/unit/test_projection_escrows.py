@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from settlement.fees import FeePlan
-from settlement.projections.changes import fold
-from settlement.projections.envelope import parse
-from settlement.projections.escrows import EscrowRow, ItemRow, escrow_row, item_row, item_view
-from settlement.scenario import marketplace_day
+from settlement.core.fees import FeePlan
+from settlement.projections.model.changes import fold
+from settlement.projections.model.envelope import parse
+from settlement.projections.model.escrows import EscrowRow, ItemRow, escrow_row, item_row, item_view
+from settlement.service.scenario import marketplace_day
 from support.projections import cloud_events
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from settlement.aggregates import Escrow
-from settlement.fees import FeePlan
-from settlement.projections.audit import audit_row
-from settlement.projections.changes import Changes, fold, is_repeat, project
-from settlement.projections.envelope import parse
-from settlement.projections.errors import InvariantBroken, UnknownEventType, VersionGap
-from settlement.projections.jobs import evolve, item_ids
-from settlement.projections.ledger import entries
-from settlement.projections.views import ItemView, JobView
+from settlement.core.fees import FeePlan
+from settlement.escrow import Escrow
+from settlement.projections.model.audit import audit_row
+from settlement.projections.model.changes import Changes, fold, is_repeat, project
+from settlement.projections.model.envelope import parse
+from settlement.projections.model.errors import InvariantBroken, UnknownEventType, VersionGap
+from settlement.projections.model.jobs import evolve, item_ids
+from settlement.projections.model.ledger import entries
+from settlement.projections.model.views import ItemView, JobView
 from support.projections import find, rich_day, run
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

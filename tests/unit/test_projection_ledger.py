@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from settlement.fees import FeePlan
-from settlement.projections.envelope import parse
-from settlement.projections.errors import MalformedEvent, Unbalanced
-from settlement.projections.ledger import BalanceDelta, Entry, balance_deltas, entries
-from settlement.scenario import marketplace_day
+from settlement.core.fees import FeePlan
+from settlement.projections.model.envelope import parse
+from settlement.projections.model.errors import MalformedEvent, Unbalanced
+from settlement.projections.model.ledger import BalanceDelta, Entry, balance_deltas, entries
+from settlement.service.scenario import marketplace_day
 from support.projections import cloud_events, find
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from settlement.projections.metrics import RATE_WINDOW_S, ProjectorMetrics
+from settlement.projections.live.metrics import RATE_WINDOW_S, ProjectorMetrics
 
 
 def test_position_is_the_highest_applied_and_lag_the_distance_to_the_store() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from settlement.projections.changes import fold
-from settlement.projections.envelope import Event, parse
-from settlement.projections.errors import InvariantBroken
-from settlement.projections.payouts import evolve_payout
+from settlement.projections.model.changes import fold
+from settlement.projections.model.envelope import Event, parse
+from settlement.projections.model.errors import InvariantBroken
+from settlement.projections.model.payouts import evolve_payout
 
 PAYABLE, TRANSIT = "liabilities:worker_payable:w1", "liabilities:payouts_in_transit"
 CASH = "assets:safeguarded_cash"

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from settlement.fees import FeePlan
-from settlement.projections.changes import fold
-from settlement.projections.envelope import parse
-from settlement.projections.receivables import ReceivableRow, due_by, is_overdue
+from settlement.core.fees import FeePlan
+from settlement.projections.model.changes import fold
+from settlement.projections.model.envelope import parse
+from settlement.projections.model.receivables import ReceivableRow, due_by, is_overdue
 from support.projections import rich_day, run
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)

@@ -18,14 +18,14 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from settlement import handlers
-from settlement.aggregates import Escrow
-from settlement.commands import Command
-from settlement.events_out import stored_cloud_event, to_cloud_event
-from settlement.fees import DEFAULT_FEE_PLANS, load_fee_plans
+from settlement.application import handlers
+from settlement.core.commands import Command
+from settlement.core.fees import DEFAULT_FEE_PLANS, load_fee_plans
+from settlement.escrow import Escrow
+from settlement.relay.cloudevents import stored_cloud_event, to_cloud_event
 from settlement.relay.records import RECORD_BYTES_MAX, RecordTooLarge, published, to_record
 from settlement.relay.stats import RelayStats, rate
-from settlement.scenario import marketplace_day
+from settlement.service.scenario import marketplace_day
 from settlement.store.transcodings import OrjsonTranscoder, register
 from support.projections import Timers, rich_day
 

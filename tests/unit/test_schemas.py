@@ -15,7 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from referencing import Registry, Resource
 
-from consumers.decoding import (
+from settlement.ingest.decoding import (
     INPUT_TYPES,
     SCHEMA_BASE_URI,
     BadRecord,
@@ -23,7 +23,7 @@ from consumers.decoding import (
     schemas_dir,
     topic_kind_of,
 )
-from settlement.scenario import cloud_event, marketplace_day
+from settlement.service.scenario import cloud_event, marketplace_day
 
 SCHEMAS = schemas_dir()
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from settlement import service
-from settlement.service import Child, Part, Supervisor, parts
+from settlement.service import supervisor as service
+from settlement.service.supervisor import Child, Part, Supervisor, parts
 
 
 @pytest.fixture(autouse=True)

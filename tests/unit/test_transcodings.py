@@ -18,14 +18,14 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from settlement import handlers
-from settlement.aggregates import Escrow, events
-from settlement.commands import Command
-from settlement.fees import DEFAULT_FEE_PLANS, load_fee_plans
+from settlement.application import handlers
+from settlement.core.commands import Command
+from settlement.core.fees import DEFAULT_FEE_PLANS, load_fee_plans
+from settlement.core.money import Money
+from settlement.core.movements import Funding, Refund, Release
+from settlement.escrow import Escrow, events
 from settlement.ledger.posting import Posting
-from settlement.money import Money
-from settlement.movements import Funding, Refund, Release
-from settlement.scenario import marketplace_day
+from settlement.service.scenario import marketplace_day
 from settlement.store.transcodings import OrjsonTranscoder, register
 
 

@@ -1,4 +1,4 @@
-"""The code type-checks: `mypy settlement consumers` with the project's configuration
+"""The code type-checks: `mypy settlement` with the project's configuration
 (pyproject.toml), so a type error fails the suite and not only a CI step."""
 
 from __future__ import annotations
@@ -18,6 +18,6 @@ def test_mypy_reports_no_errors(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.chdir(ROOT)
     stdout, stderr, status = api.run([
         "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(cache_dir),
-        "settlement", "consumers",
+        "settlement",
     ])
     assert status == 0, f"mypy found errors:\n{stdout}{stderr}"

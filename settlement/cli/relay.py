@@ -1,0 +1,99 @@
+"""`settlement relay` (run the relay), `settlement relay reset --from POSITION` and
+`settlement relay status`. Heavy modules are imported by the commands themselves."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from settlement.cli.common import add_loop_options
+from settlement.infra.config import Settings
+
+
+def add_commands(commands: Any) -> None:
+    """Add `relay` and its subcommands to the `settlement` subparsers `commands`."""
+    relay = commands.add_parser(
+        "relay", help="publish settlement events to Kafka (the outbox relay)",
+        description="Follow the event store and publish every settlement event to "
+                    "settlement.events; `reset` chooses where the next run starts.")
+    relay.add_argument("--name", default="relay", help="relay name (key of its stored position)")
+    add_loop_options(relay, batch_flag="--batch-events",
+                     batch_help="events per batch (acknowledged before the position is stored)",
+                     idle_help="stop after this long without new events (tests, benchmarks)")
+    relay.set_defaults(func=_run)
+    actions = relay.add_subparsers(dest="relay_command", metavar="{reset,status}")
+    reset = actions.add_parser(
+        "reset", help="make the next run publish again from POSITION",
+        description="Store POSITION - 1 as the relay's published position, so that its "
+                    "next run publishes every event from POSITION on again (after the "
+                    "broker lost its data). Stop the relay first.")
+    reset.add_argument("--from", dest="from_position", type=_position, required=True,
+                       metavar="POSITION", help="the first position to publish again (>= 1)")
+    status = actions.add_parser("status", help="print the relay's position, head and lag")
+    for sub in (reset, status):
+        # SUPPRESS: `relay --name x reset` must not be overwritten by this default.
+        sub.add_argument("--name", default=argparse.SUPPRESS, help="relay name")
+    reset.set_defaults(func=_reset)
+    status.set_defaults(func=_status)
+
+
+def _position(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"positions start at 1, got {value}")
+    return value
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from settlement.cli.main import _until_signal
+    from settlement.infra.bootstrap import open_application, tune_gc
+    from settlement.infra.broker import kafka
+    from settlement.infra.topics import Topics
+    from settlement.relay.service import BrokerDataLoss, Relay
+
+    with kafka(settings) as bootstrap, open_application(settings) as app:
+        tune_gc()
+        relay = Relay(app, bootstrap, Topics(settings.topic_prefix), args.name,
+                      batch_events_max=args.batch_events, partitions=args.partitions)
+        try:
+            stats = asyncio.run(_until_signal(relay.run, args.idle_exit))
+        except BrokerDataLoss as lost:
+            print(f"settlement relay: {lost}. Choose the first position to publish again, "
+                  "run `settlement relay reset --from POSITION`, then start the relay.",
+                  file=sys.stderr, flush=True)
+            return 1
+        print(json.dumps({"relay": args.name, **stats.as_dict()}), flush=True)
+    return 0
+
+
+def _reset(args: argparse.Namespace, settings: Settings) -> int:
+    from settlement.infra.bootstrap import open_application
+    from settlement.relay.positions import RelayPositions
+
+    with open_application(settings) as app:
+        positions = RelayPositions(app.store)
+        positions.create_table()
+        previous = positions.reset(args.name, args.from_position - 1)
+        head = app.recorder.max_notification_id() or 0
+    print(json.dumps({"relay": args.name, "previous_position": previous,
+                      "position": args.from_position - 1, "head": head,
+                      "next_run_publishes_from": args.from_position}), flush=True)
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from settlement.infra.bootstrap import open_application
+    from settlement.relay.positions import RelayPositions
+
+    with open_application(settings) as app:
+        positions = RelayPositions(app.store)
+        positions.create_table()
+        position = positions.get(args.name)
+        head = app.recorder.max_notification_id() or 0
+    print(json.dumps({"relay": args.name, "position": position, "head": head,
+                      "lag": max(0, head - position)}), flush=True)
+    return 0

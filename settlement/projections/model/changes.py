@@ -1,0 +1,160 @@
+"""One event, then a batch of events, to everything they change in the read models.
+
+`project(job, items, event)` is the whole projection of one event: the job's new
+view and every row, or None for an event already applied (its version is not
+above the job's). `fold(events, jobs, items)` runs it over a batch, starting from
+the views and items read from the store, and keeps the last state of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from settlement.projections.model.audit import AuditRow, audit_row
+from settlement.projections.model.envelope import Event
+from settlement.projections.model.errors import VersionGap
+from settlement.projections.model.escrows import EscrowRow, ItemRow, escrow_row, item_row
+from settlement.projections.model.fastinit import fast_init
+from settlement.projections.model.jobs import evolve, job_of
+from settlement.projections.model.ledger import BalanceDelta, Entry, balance_deltas, entries
+from settlement.projections.model.payouts import (
+    WORKER,
+    PayoutItemRow,
+    PayoutView,
+    evolve_payout,
+    is_payout,
+    item_rows,
+    payout_of,
+)
+from settlement.projections.model.receivables import (
+    PAYABLE_STATES,
+    ReceivableChange,
+    ReceivableRow,
+    change,
+    receivable,
+)
+from settlement.projections.model.views import ItemView, JobView
+
+ItemKey = tuple[str, str]  # (job_id, item_id)
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class Projected:
+    job: JobView
+    items: dict[str, ItemView]
+    entries: list[Entry]
+    audit: AuditRow
+    history: list[ReceivableChange]
+
+
+def is_repeat(job: JobView | None, event: Event) -> bool:
+    """True for an event the view already holds; `VersionGap` if one before it is missing."""
+    seen = 0 if job is None else job.version
+    if event.version <= seen:
+        return True
+    if event.version != seen + 1:
+        raise VersionGap(f"job {event.job_id}: version {event.version} at position "
+                         f"{event.position} follows version {seen}")
+    return False
+
+
+def project(job: JobView | None, items: Mapping[str, ItemView], event: Event) -> Projected | None:
+    # Ledger and audit rows are the same for every event; what an event folds into
+    # and how repeats are told apart depends on its stream (payouts: `fold`).
+    job_of(event)
+    if is_repeat(job, event):
+        return None
+    step = evolve(job, items, event)
+    history = [change(step.job, item, event) for item in step.items.values()]
+    return Projected(step.job, step.items, entries(event), audit_row(event), history)
+
+
+@dataclass
+class Changes:
+    """What a batch adds: append-only rows per event, last states per job and item."""
+
+    entries: list[Entry] = field(default_factory=list)
+    audit: list[AuditRow] = field(default_factory=list)
+    history: list[ReceivableChange] = field(default_factory=list)
+    jobs: dict[str, JobView] = field(default_factory=dict)
+    items: dict[ItemKey, ItemView] = field(default_factory=dict)
+    payouts: dict[str, PayoutView] = field(default_factory=dict)
+    duplicates: int = 0
+
+    @property
+    def applied(self) -> int:
+        return len(self.audit)
+
+    @property
+    def max_position(self) -> int:
+        return max((row.position for row in self.audit), default=0)
+
+    def balances(self) -> list[BalanceDelta]:
+        return balance_deltas(self.entries)
+
+    def escrows(self) -> list[EscrowRow]:
+        return [escrow_row(self.jobs[job_id]) for job_id in sorted(self.jobs)]
+
+    def item_rows(self) -> list[ItemRow]:
+        return [item_row(self.jobs[key[0]], self.items[key]) for key in sorted(self.items)]
+
+    def receivables(self) -> list[ReceivableRow]:
+        # An item's last history row is its receivable: the same item, and a job's
+        # client and currency never change (built again only for an item without one).
+        last = {(c.row.job_id, c.row.item_id): c.row for c in self.history}
+        return [last.get(key) or receivable(self.jobs[key[0]], self.items[key])
+                for key in sorted(self.items)]
+
+    def payout_rows(self) -> list[PayoutView]:
+        return [self.payouts[payout_id] for payout_id in sorted(self.payouts)]
+
+    def payout_items(self) -> list[PayoutItemRow]:
+        return sorted((row for view in self.payout_rows() for row in item_rows(view)),
+                      key=lambda r: (r.job_id, r.item_id, r.payout_id))
+
+    def paid_out_keys(self) -> list[ItemKey]:
+        """Receivables whose `paid_out` may have changed: items a worker payout of
+        the batch names, and items the batch made payable."""
+        keys = {(r.job_id, r.item_id) for r in self.payout_items() if r.party_type == WORKER}
+        keys.update(key for key, item in self.items.items() if item.state in PAYABLE_STATES)
+        return sorted(keys)
+
+
+def fold(events: Iterable[Event], jobs: Mapping[str, JobView],
+         items: Mapping[ItemKey, ItemView],
+         payouts: Mapping[str, PayoutView] | None = None) -> Changes:
+    """Project `events` in order from the stored `jobs`, `items` and `payouts`
+    (those the events name); nothing is read or written here."""
+    changes = Changes()
+    views = dict(jobs)
+    payout_views = dict(payouts or {})
+    known: dict[str, dict[str, ItemView]] = {}  # per job: its items as the batch left them
+    for (job_id, item_id), item in items.items():
+        known.setdefault(job_id, {})[item_id] = item
+    for event in events:
+        if is_payout(event):
+            payout_id = payout_of(event)
+            view = payout_views.get(payout_id)
+            if view is not None and event.position <= view.position:
+                changes.duplicates += 1
+                continue
+            payout_views[payout_id] = changes.payouts[payout_id] = evolve_payout(view, event)
+            changes.entries += entries(event)
+            changes.audit.append(audit_row(event))
+            continue
+        job_id = job_of(event)
+        job_items = known.setdefault(job_id, {})
+        result = project(views.get(job_id), job_items, event)
+        if result is None:
+            changes.duplicates += 1
+            continue
+        views[job_id] = changes.jobs[job_id] = result.job
+        job_items.update(result.items)
+        for item_id, item in result.items.items():
+            changes.items[(job_id, item_id)] = item
+        changes.entries += result.entries
+        changes.audit.append(result.audit)
+        changes.history += result.history
+    return changes

@@ -1,0 +1,249 @@
+"""How each read model table is written from a batch's `Changes`: append-only
+tables by binary COPY, per-key tables by a binary COPY into a temporary table of
+the connection and an upsert from it.
+
+Binary COPY costs about half of INSERT … unnest for the append-only tables; for
+the upserts, it costs less than binary array parameters (psycopg dumps every
+element of an array in Python, a COPY row in C; profiled).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+import orjson
+from psycopg import Cursor, sql
+from psycopg.types.json import set_json_dumps
+
+from settlement.projections.model.changes import Changes
+
+Column = tuple[str, str]  # (name, PostgreSQL type)
+Rows = Callable[[Changes], list[tuple[Any, ...]]]
+
+ENTRY_COLUMNS = [("position", "bigint"), ("line", "integer"), ("time", "timestamptz"),
+                 ("job_id", "text"), ("event_type", "text"), ("account", "text"),
+                 ("side", "text"), ("amount", "numeric"), ("currency", "text")]
+AUDIT_COLUMNS = [("position", "bigint"), ("job_id", "text"), ("version", "bigint"),
+                 ("type", "text"), ("time", "timestamptz"), ("causation_id", "text"),
+                 ("data", "jsonb"), ("hash", "text"), ("prev_hash", "text")]
+ESCROW_COLUMNS = [("job_id", "text"), ("format", "text"), ("state", "text"),
+                  ("currency", "text"), ("client_id", "text"), ("funded", "numeric"),
+                  ("held", "numeric"), ("released", "numeric"), ("refunded", "numeric"),
+                  ("fees", "numeric"), ("withholding", "numeric"), ("version", "bigint"),
+                  ("opened_at", "timestamptz"), ("updated_at", "timestamptz")]
+ITEM_COLUMNS = [("job_id", "text"), ("item_id", "text"), ("kind", "text"), ("state", "text"),
+                ("amount", "numeric"), ("currency", "text"), ("worker_id", "text"),
+                ("delivered_at", "timestamptz"), ("released", "numeric"), ("net", "numeric")]
+RECEIVABLE_COLUMNS = [("job_id", "text"), ("item_id", "text"), ("worker_id", "text"),
+                      ("client_id", "text"), ("state", "text"), ("amount", "numeric"),
+                      ("net", "numeric"), ("currency", "text"), ("protected", "boolean"),
+                      ("delivered_at", "timestamptz"), ("due_by", "timestamptz")]
+HISTORY_COLUMNS = [*RECEIVABLE_COLUMNS[:2], ("version", "bigint"), ("position", "bigint"),
+                   ("time", "timestamptz"), *RECEIVABLE_COLUMNS[2:]]
+VIEW_COLUMNS = [("job_id", "text"), ("version", "bigint"), ("view", "jsonb")]
+BALANCE_COLUMNS = [("account", "text"), ("currency", "text"), ("debits", "numeric"),
+                   ("credits", "numeric")]
+PAYOUT_COLUMNS = [("payout_id", "text"), ("party_type", "text"), ("party_id", "text"),
+                  ("currency", "text"), ("amount", "numeric"), ("status", "text"),
+                  ("items", "jsonb"), ("position", "bigint")]
+PAYOUT_ITEM_COLUMNS = [("job_id", "text"), ("item_id", "text"), ("payout_id", "text"),
+                       ("party_type", "text"), ("status", "text"),
+                       ("initiated_at", "timestamptz"), ("failed_at", "timestamptz")]
+
+
+def _names(columns: Sequence[Column]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns)
+
+
+@dataclass(frozen=True)
+class Append:
+    """Rows only ever added (their keys are event positions): binary COPY."""
+
+    table: str
+    columns: Sequence[Column]
+    rows: Rows
+
+    def statement(self, schema: str) -> sql.Composed:
+        return sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY)").format(
+            sql.Identifier(schema), sql.Identifier(self.table), _names(self.columns))
+
+    def run(self, cur: Cursor[Any], statement: sql.Composed, rows: list[tuple[Any, ...]]) -> None:
+        set_json_dumps(orjson.dumps, cur)  # JSON columns take the event data as it is
+        with cur.copy(statement) as copy:
+            copy.set_types([type_ for _, type_ in self.columns])
+            for row in rows:
+                copy.write_row(row)
+
+
+class Staged:
+    """A write through a temporary staging table: binary COPY of the rows into it
+    (`statement[0]`), then one statement from it (`statement[1]`)."""
+
+    @property
+    @abstractmethod
+    def _staged_types(self) -> Sequence[str]:
+        """The staging table's column types, in column order."""
+
+    def run(self, cur: Cursor[Any], statement: tuple[sql.Composed, sql.Composed],
+            rows: list[tuple[Any, ...]]) -> None:
+        self.load(cur, statement, rows)
+        cur.execute(statement[1], prepare=True)
+
+    def load(self, cur: Cursor[Any], statement: tuple[sql.Composed, sql.Composed],
+             rows: list[tuple[Any, ...]]) -> None:
+        """Only the COPY into the staging table (then execute `statement[1]`)."""
+        with cur.copy(statement[0]) as copy:
+            copy.set_types(self._staged_types)
+            for row in rows:
+                copy.write_row(row)
+
+
+@dataclass(frozen=True)
+class Upsert(Staged):
+    """One row per key, replaced (or combined by `update`) by the batch's last state:
+    the rows by binary COPY into a temporary table of this connection (`stage`),
+    then one INSERT … SELECT from it, in key order."""
+
+    table: str
+    columns: Sequence[Column]
+    key: Sequence[str]
+    rows: Rows
+    update: str = ""
+
+    @property
+    def _stage(self) -> sql.Identifier:
+        return sql.Identifier(f"stage_{self.table}")
+
+    @property
+    def _staged_types(self) -> list[str]:
+        # JSON arrives as its text (built once by orjson), cast on the way out.
+        return ["text" if type_ == "jsonb" else type_ for _, type_ in self.columns]
+
+    def stage(self) -> sql.Composed:
+        """Creates this connection's staging table (emptied by every commit)."""
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(type_))
+            for (name, _), type_ in zip(self.columns, self._staged_types, strict=True))
+        return sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}) "
+                       "ON COMMIT DELETE ROWS").format(self._stage, columns)
+
+    def statement(self, schema: str) -> tuple[sql.Composed, sql.Composed]:
+        assignments = self.update or ", ".join(
+            f"{name} = EXCLUDED.{name}" for name, _ in self.columns if name not in self.key)
+        key = sql.SQL(", ").join(map(sql.Identifier, self.key))
+        copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            self._stage, _names(self.columns))
+        # In key order: two writers lock shared rows (balances) in one order, never deadlock.
+        values = sql.SQL(", ").join(
+            sql.SQL("{}::jsonb" if type_ == "jsonb" else "{}").format(sql.Identifier(name))
+            for name, type_ in self.columns)
+        insert = sql.SQL("INSERT INTO {}.{} AS t ({}) SELECT {} FROM {} ORDER BY {} "
+                         "ON CONFLICT ({}) DO UPDATE SET {}").format(
+            sql.Identifier(schema), sql.Identifier(self.table), _names(self.columns),
+            values, self._stage, key, key, sql.SQL(assignments))
+        return copy, insert
+
+
+def _attrs(columns: Sequence[Column]) -> Callable[[Any], tuple[Any, ...]]:
+    return attrgetter(*(name for name, _ in columns))  # a tuple of them (columns > 1)
+
+
+def _entries(changes: Changes) -> list[tuple[Any, ...]]:
+    return list(map(_attrs(ENTRY_COLUMNS), changes.entries))
+
+
+def _balances(changes: Changes) -> list[tuple[Any, ...]]:
+    return list(map(_attrs(BALANCE_COLUMNS), changes.balances()))
+
+
+def _audit(changes: Changes) -> list[tuple[Any, ...]]:
+    return list(map(_attrs(AUDIT_COLUMNS), changes.audit))
+
+
+def _views(changes: Changes) -> list[tuple[Any, ...]]:
+    return [(job_id, job.version, orjson.dumps(job.to_json()).decode())
+            for job_id, job in sorted(changes.jobs.items())]
+
+
+def _escrows(changes: Changes) -> list[tuple[Any, ...]]:
+    return list(map(_attrs(ESCROW_COLUMNS), changes.escrows()))
+
+
+def _items(changes: Changes) -> list[tuple[Any, ...]]:
+    return list(map(_attrs(ITEM_COLUMNS), changes.item_rows()))
+
+
+def _receivables(changes: Changes) -> list[tuple[Any, ...]]:
+    return list(map(_attrs(RECEIVABLE_COLUMNS), changes.receivables()))
+
+
+def _history(changes: Changes) -> list[tuple[Any, ...]]:
+    get = _attrs(RECEIVABLE_COLUMNS)
+    return [(*get(c.row)[:2], c.version, c.position, c.time, *get(c.row)[2:])
+            for c in changes.history]
+
+
+def _payouts(changes: Changes) -> list[tuple[Any, ...]]:
+    return [(v.payout_id, v.party_type, v.party_id, v.currency, v.amount, v.status,
+             orjson.dumps(list(v.items)).decode(), v.position) for v in changes.payout_rows()]
+
+
+def _payout_items(changes: Changes) -> list[tuple[Any, ...]]:
+    return list(map(_attrs(PAYOUT_ITEM_COLUMNS), changes.payout_items()))
+
+
+@dataclass(frozen=True)
+class PaidOut(Staged):
+    """Recompute `receivables.paid_out` of the batch's payable or paid-out items from
+    `payout_items` (a worker payout that has not failed), after both are written:
+    the result does not depend on which of the two arrived first."""
+
+    table: str = "receivables"
+    rows: Rows = lambda changes: changes.paid_out_keys()  # noqa: E731
+    _stage = sql.Identifier("stage_paid_out")
+    _staged_types = ("text", "text")
+
+    def stage(self) -> sql.Composed:
+        return sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} (job_id text, item_id text) "
+                       "ON COMMIT DELETE ROWS").format(self._stage)
+
+    def statement(self, schema: str) -> tuple[sql.Composed, sql.Composed]:
+        paid = sql.SQL(
+            "EXISTS (SELECT 1 FROM {}.payout_items AS p WHERE p.job_id = r.job_id "
+            "AND p.item_id = r.item_id AND p.party_type = 'worker' "
+            "AND p.status <> 'failed')").format(sql.Identifier(schema))
+        copy = sql.SQL("COPY {} (job_id, item_id) FROM STDIN (FORMAT BINARY)").format(
+            self._stage)
+        update = sql.SQL(
+            "UPDATE {}.receivables AS r SET paid_out = {} FROM {} AS k "
+            "WHERE r.job_id = k.job_id AND r.item_id = k.item_id "
+            "AND r.paid_out IS DISTINCT FROM {}").format(sql.Identifier(schema), paid,
+                                                         self._stage, paid)
+        return copy, update
+
+
+# In this order: entries first, then balance rows (locked in key order, so two
+# writers never deadlock), then the rest.
+WRITES: tuple[Append | Upsert | PaidOut, ...] = (
+    Append("ledger_entries", ENTRY_COLUMNS, _entries),
+    Upsert("balances", BALANCE_COLUMNS, ("account", "currency"), _balances,
+           "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
+    Append("audit_log", AUDIT_COLUMNS, _audit),
+    Upsert("job_views", VIEW_COLUMNS, ("job_id",), _views),
+    Upsert("escrows", ESCROW_COLUMNS, ("job_id",), _escrows),
+    Upsert("escrow_items", ITEM_COLUMNS, ("job_id", "item_id"), _items),
+    # Every column but `paid_out`, which belongs to payouts.
+    Upsert("receivables", RECEIVABLE_COLUMNS, ("job_id", "item_id"), _receivables),
+    Append("receivables_history", HISTORY_COLUMNS, _history),
+    Upsert("payouts", PAYOUT_COLUMNS, ("payout_id",), _payouts),
+    # A batch without the payout's initiated (failed) event knows no such time.
+    Upsert("payout_items", PAYOUT_ITEM_COLUMNS, ("job_id", "item_id", "payout_id"),
+           _payout_items, "status = EXCLUDED.status, "
+           "initiated_at = coalesce(EXCLUDED.initiated_at, t.initiated_at), "
+           "failed_at = coalesce(EXCLUDED.failed_at, t.failed_at)"),
+    PaidOut(),  # last: after receivables and payout_items
+)
