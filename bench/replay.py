@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import job_events  # noqa: E402  (bench/ingest.py, beside this file)
 from machine import describe  # noqa: E402  (bench/machine.py)
 
-from settlement import handlers  # noqa: E402
+from settlement.application import handlers  # noqa: E402
 from settlement.core.commands import Command  # noqa: E402
 from settlement.infra.bootstrap import application, owner_env  # noqa: E402
 from settlement.infra.config import Settings  # noqa: E402
