@@ -20,6 +20,7 @@ import orjson
 
 from settlement.core.errors import InvalidInput
 from settlement.core.money import Money, parse_money, zero
+from settlement.core.times import NotAnInstant, parse_instant
 
 IDENTIFIER = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 TEXT_CHARS_MAX = 2_000
@@ -137,12 +138,10 @@ def text(data: Mapping[str, Any], name: str) -> str:
 def timestamp(data: Mapping[str, Any], name: str) -> datetime:
     value = required(data, name)
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"{name} must be an ISO 8601 time", "time_format") from exc
-    if parsed.tzinfo is None:
-        raise InvalidInput(f"{name} must carry a timezone", "time_format")
-    return parsed
+        return parse_instant(str(value))
+    except NotAnInstant as exc:
+        message = "must carry a timezone" if exc.missing_offset else "must be an ISO 8601 time"
+        raise InvalidInput(f"{name} {message}", "time_format") from exc
 
 
 def terms(data: Mapping[str, Any]) -> dict[str, Any] | None:
