@@ -39,7 +39,8 @@ from typing import Any
 import psycopg
 from machine import describe  # bench/machine.py, beside this file
 
-from settlement.api import queries
+from settlement.api.queries import balances as balance_queries
+from settlement.api.queries import receivables as receivable_queries
 from settlement.application import handlers
 from settlement.core.commands import Command
 from settlement.infra.bootstrap import application, owner_env
@@ -193,9 +194,9 @@ def main() -> None:
                 print(f"loaded {entries:,} ledger entries ({args.jobs} jobs) in "
                       f"{time.perf_counter() - started:.1f}s", flush=True)
                 now = datetime.now(UTC)
-                sql_bal = sql_rate(url, args.seconds, lambda c: queries.balances_page(
+                sql_bal = sql_rate(url, args.seconds, lambda c: balance_queries.balances_page(
                     c, "projections", "JPY", limit=100))
-                sql_rec = sql_rate(url, args.seconds, lambda c: queries.receivables_page(
+                sql_rec = sql_rate(url, args.seconds, lambda c: receivable_queries.receivables_page(
                     c, "projections", "JPY", now=now, limit=100))
                 print(f"SQL on one connection: balances {sql_bal:,.0f} q/s, "
                       f"receivables {sql_rec:,.0f} q/s", flush=True)

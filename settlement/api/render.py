@@ -1,11 +1,14 @@
 """Responses of the finance API: JSON by orjson (amounts are already exact
-strings), CSV of a list's rows on `Accept: text/csv`, and the one error shape."""
+strings), CSV of a list's rows on `Accept: text/csv`, and the one error shape;
+and how values are written in them (`amount`, `iso`, `next_after`)."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -71,3 +74,18 @@ def cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     return str(value)
+
+
+def amount(value: Decimal | int) -> str:
+    """An exact decimal string: plain notation, no negative zero."""
+    d = Decimal(value)
+    return format(d if d != 0 else abs(d), "f")
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def next_after(rows: list[dict[str, Any]], limit: int, key: str) -> str | None:
+    """`after` for the next page: the last row's `key`, when the page is full."""
+    return str(rows[-1][key]) if rows and len(rows) >= limit else None

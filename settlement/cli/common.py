@@ -1,8 +1,18 @@
-"""Options shared by the long-running commands (ingest, relay, project)."""
+"""What the command modules share: the long-running commands' options (ingest,
+relay, project) and their signal loop, and the type of every time option."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from settlement.core.times import NotAnInstant, parse_instant
+
+T = TypeVar("T")
 
 
 def add_loop_options(parser: argparse.ArgumentParser, *, batch_flag: str, batch_help: str,
@@ -13,3 +23,22 @@ def add_loop_options(parser: argparse.ArgumentParser, *, batch_flag: str, batch_
     parser.add_argument(batch_flag, type=int, default=1000, help=batch_help)
     parser.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
                         help=idle_help)
+
+
+async def until_signal(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """`run(stop)`, where `stop` is set on SIGTERM or SIGINT: the loop finishes its
+    batch and returns instead of being killed in the middle of one."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return await run(stop)
+
+
+def instant(text: str) -> datetime:
+    """The argparse type of a time option (`--now`, `--as-of`): an ISO 8601 time
+    with a UTC offset, as `parse_instant` reads it."""
+    try:
+        return parse_instant(text)
+    except NotAnInstant as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc

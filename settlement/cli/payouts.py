@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from settlement.cli.common import instant
 from settlement.infra.config import Settings
 
 
@@ -25,23 +25,13 @@ def add_commands(commands: Any) -> None:
         "run", help="one payout run",
         description="Create one payout per party and currency with a positive payable or "
                     "refundable balance and export the run's batch as CSV for the bank.")
-    run.add_argument("--now", type=_aware_time, required=True,
+    run.add_argument("--now", type=instant, required=True,
                      help="business time of the run (ISO 8601 with a timezone)")
     run.add_argument("--csv", type=Path, default=None, metavar="PATH",
                      help="write the run's batch to PATH")
     run.add_argument("--run-id", default=None,
                      help="run id (default: derived from --now, e.g. run-20261126T000000Z)")
     run.set_defaults(func=_run)
-
-
-def _aware_time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no timezone")
-    return value
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,7 +9,7 @@ import argparse
 import json
 from typing import Any
 
-from settlement.cli.common import add_loop_options
+from settlement.cli.common import add_loop_options, instant, until_signal
 from settlement.infra.config import Settings
 
 
@@ -42,7 +42,7 @@ def add_commands(commands: Any) -> None:
                     "--as-of T only the events with time <= T are replayed and compared "
                     "with the live projections' answers as of T. Exit status 1 if "
                     "anything differs. Compare while the projector is caught up.")
-    replay.add_argument("--as-of", dest="as_of", type=_instant, metavar="T",
+    replay.add_argument("--as-of", dest="as_of", type=instant, metavar="T",
                         help="an instant (ISO 8601 with a UTC offset, e.g. "
                              "2026-11-26T09:30:00Z): replay the events with time <= T")
     replay.add_argument("--schema", default="replay", help="schema to replay into")
@@ -55,24 +55,11 @@ def add_commands(commands: Any) -> None:
     replay.set_defaults(func=_replay)
 
 
-def _instant(text: str) -> Any:
-    from datetime import datetime
-
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from exc
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a UTC offset (e.g. Z): {text!r}")
-    return value
-
-
 def _project(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     import psycopg
 
-    from settlement.cli.main import _until_signal
     from settlement.infra.bootstrap import application, tune_gc
     from settlement.infra.broker import ensure_topics, kafka
     from settlement.infra.postgres import database
@@ -90,7 +77,7 @@ def _project(args: argparse.Namespace, settings: Settings) -> int:
                                       group_id=args.group, client_id=args.client,
                                       batch_records_max=args.batch_records,
                                       head=app.recorder.max_notification_id)
-                asyncio.run(_until_signal(projector.run, args.idle_exit))
+                asyncio.run(until_signal(lambda stop: projector.run(stop, args.idle_exit)))
                 print(json.dumps(projector.snapshot()), flush=True)
         finally:
             app.close()

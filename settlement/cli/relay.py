@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from settlement.cli.common import add_loop_options
+from settlement.cli.common import add_loop_options, until_signal
 from settlement.infra.config import Settings
 
 
@@ -49,7 +49,6 @@ def _position(text: str) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from settlement.cli.main import _until_signal
     from settlement.infra.bootstrap import open_application, tune_gc
     from settlement.infra.broker import kafka
     from settlement.infra.topics import Topics
@@ -60,7 +59,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         relay = Relay(app, bootstrap, Topics(settings.topic_prefix), args.name,
                       batch_events_max=args.batch_events, partitions=args.partitions)
         try:
-            stats = asyncio.run(_until_signal(relay.run, args.idle_exit))
+            stats = asyncio.run(until_signal(lambda stop: relay.run(stop, args.idle_exit)))
         except BrokerDataLoss as lost:
             print(f"settlement relay: {lost}. Choose the first position to publish again, "
                   "run `settlement relay reset --from POSITION`, then start the relay.",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from settlement.cli.payouts import _aware_time
+from settlement.cli.common import instant, until_signal
 from settlement.infra.config import Settings
 
 DEFAULT_INTERVAL_S = 60.0
@@ -17,7 +17,7 @@ def add_commands(commands: Any) -> None:
     timers = commands.add_parser("timers", help="automatic actions that are due (SPEC §2)")
     actions = timers.add_subparsers(dest="timers_command", required=True, metavar="{run,loop}")
     run = actions.add_parser("run", help="one timer pass at --now")
-    run.add_argument("--now", type=_aware_time, required=True,
+    run.add_argument("--now", type=instant, required=True,
                      help="business time of the pass (ISO 8601 with a timezone)")
     run.set_defaults(func=_run)
     loop = actions.add_parser("loop", help="a timer pass every --interval seconds until SIGTERM")
@@ -35,18 +35,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _loop(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
-    import signal
 
     from settlement.infra.bootstrap import open_application
     from settlement.timers.run import timer_loop
 
-    async def until_signal() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        return await timer_loop(app, stop, args.interval)
-
     with open_application(settings) as app:
-        asyncio.run(until_signal())
+        asyncio.run(until_signal(lambda stop: timer_loop(app, stop, args.interval)))
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Self
 
 from settlement.core.errors import Rejected
 from settlement.core.fees import FeePlan
@@ -17,22 +17,17 @@ from settlement.core.money import Money, zero
 from settlement.core.movements import Release
 from settlement.escrow import events as ev
 from settlement.escrow import items as it
-
-if TYPE_CHECKING:
-    from settlement.escrow.aggregate import Escrow
-    from settlement.escrow.state import EscrowState as _Base
-else:
-    _Base = object  # so the MRO of Escrow is as before (see `state`)
+from settlement.escrow.base import EscrowBase
 
 AWARDS_MAX = 1_000
 
 
-class CompetitionCommands(_Base):
+class CompetitionCommands(EscrowBase):
     @classmethod
     def open_competition(cls, *, job_id: str, client_id: str, plan: FeePlan, prize: Money,
                          tax: Money, guaranteed: bool, entry_deadline: datetime,
                          award_deadline: datetime, min_entries: int, withholding: bool,
-                         terms: dict[str, Any] | None, causation_id: str, at: datetime) -> Escrow:
+                         terms: dict[str, Any] | None, causation_id: str, at: datetime) -> Self:
         plan.require_currency(prize)
         plan.require_currency(tax)
         if tax.amount > prize.amount:
@@ -96,9 +91,6 @@ class CompetitionCommands(_Base):
             releases.append(replace(release, item_id=entry.item_id))
             running[worker] = before + amount
         return releases
-
-    def _prize_item(self) -> it.Item:
-        return it.Item("prize", it.ENTRY, self.prize, self.prize_tax, self.state)
 
     def cancel_competition(self, reason: str, *, causation_id: str, at: datetime) -> None:
         """Only a non-guaranteed competition without awards may be cancelled (full refund)."""

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from settlement.core.errors import Rejected
 from settlement.core.money import Money
 from settlement.escrow import events as ev
 from settlement.escrow import items as it
-
-if TYPE_CHECKING:
-    from settlement.escrow.state import EscrowState as _Base
-else:
-    _Base = object  # so the MRO of Escrow is as before (see `state`)
+from settlement.escrow.base import EscrowBase
 
 PARTIES = ("client", "worker")
 
 
-class DisputeCommands(_Base):
+class DisputeCommands(EscrowBase):
     def open_dispute(self, item_id: str, opened_by: str, reason: str, *,
                      causation_id: str, at: datetime) -> None:
         if opened_by not in PARTIES:

@@ -22,8 +22,8 @@ from settlement.escrow import items as it
 from settlement.escrow.items import Item
 from settlement.ledger.posting import Posting
 
-if TYPE_CHECKING:
-    from settlement.escrow.aggregate import Escrow
+if TYPE_CHECKING:  # `base` imports this module to emit events
+    from settlement.escrow.base import EscrowBase
 
 _MOVEMENT_TYPES = (Funding, Release, Refund)
 
@@ -69,12 +69,12 @@ class EscrowEvent(Aggregate.Event):
     causation_id: str
     postings: list[Posting]
 
-    def apply(self, aggregate: Escrow) -> None:
+    def apply(self, aggregate: EscrowBase) -> None:
         for movement in movements_in(getattr(self, f) for f in movement_fields(type(self))):
             aggregate.book(movement)
         self.evolve(aggregate)
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         """Assign this event's facts (money bookkeeping is already done)."""
 
 
@@ -96,7 +96,7 @@ class ProjectContracted(Opened):
     inspection_days: int
     milestones: list[dict[str, Any]]
 
-    def apply(self, aggregate: Escrow) -> None:
+    def apply(self, aggregate: EscrowBase) -> None:
         aggregate.open_as("project", worker_id=self.worker_id, inspection_days=self.inspection_days)
         aggregate.state = "active"
         for m in self.milestones:
@@ -109,7 +109,7 @@ class MilestoneAdded(EscrowEvent):
     amount: Money
     tax: Money
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.add_item(self.milestone_id, it.MILESTONE, self.amount, self.tax, it.CONTRACTED,
                         escrow.worker_id)
 
@@ -117,14 +117,14 @@ class MilestoneAdded(EscrowEvent):
 class MilestoneFunded(EscrowEvent):
     funding: Funding
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.items[self.funding.item_id].state = it.FUNDED
 
 
 class MilestoneDelivered(EscrowEvent):
     milestone_id: str
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         item = escrow.items[self.milestone_id]
         item.state, item.delivered_at = it.DELIVERED, self.timestamp
 
@@ -133,7 +133,7 @@ class RevisionRequested(EscrowEvent):
     milestone_id: str
     reason: str
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.items[self.milestone_id].state = it.FUNDED
 
 
@@ -141,7 +141,7 @@ class MilestoneReleased(EscrowEvent):
     release: Release
     automatic: bool
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.items[self.release.item_id].state = it.RELEASED
 
 
@@ -150,7 +150,7 @@ class MilestoneCancelled(EscrowEvent):
     reason: str
     refund: Refund | None
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.items[self.milestone_id].state = it.CANCELLED
 
 
@@ -165,7 +165,7 @@ class CompetitionOpened(Opened):
     award_deadline: datetime
     min_entries: int
 
-    def apply(self, aggregate: Escrow) -> None:
+    def apply(self, aggregate: EscrowBase) -> None:
         aggregate.open_as(
             "competition",
             prize=self.prize,
@@ -180,7 +180,7 @@ class CompetitionOpened(Opened):
 class CompetitionFunded(EscrowEvent):
     funding: Funding
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.state = "funded"
 
 
@@ -188,7 +188,7 @@ class EntrySubmitted(EscrowEvent):
     entry_id: str
     worker_id: str
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         zero = Money(0, escrow.currency)
         escrow.add_item(self.entry_id, it.ENTRY, zero, zero, it.ENTERED, self.worker_id,
                         self.timestamp)
@@ -198,7 +198,7 @@ class CompetitionAwarded(EscrowEvent):
     releases: list[Release]
     automatic: bool
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         for release in self.releases:
             item = escrow.items[release.item_id]
             item.state, item.amount = it.RELEASED, release.gross
@@ -211,7 +211,7 @@ class CompetitionRefunded(EscrowEvent):
     reason: str
     refund: Refund
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.state = "refunded"
 
 
@@ -219,7 +219,7 @@ class CompetitionCancelled(EscrowEvent):
     reason: str
     refund: Refund | None
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.state = "cancelled"
 
 
@@ -232,7 +232,7 @@ class TaskOpened(Opened):
     tax: Money
     approval_days: int
 
-    def apply(self, aggregate: Escrow) -> None:
+    def apply(self, aggregate: EscrowBase) -> None:
         aggregate.open_as(
             "task",
             unit_price=self.unit_price,
@@ -246,7 +246,7 @@ class TaskOpened(Opened):
 class TaskFunded(EscrowEvent):
     funding: Funding
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.state = "funded"
 
 
@@ -254,7 +254,7 @@ class SubmissionReceived(EscrowEvent):
     submission_id: str
     worker_id: str
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.add_item(self.submission_id, it.SUBMISSION, escrow.unit_price, escrow.unit_tax,
                         it.PENDING, self.worker_id, self.timestamp)
         escrow.slots_taken += 1
@@ -264,7 +264,7 @@ class SubmissionApproved(EscrowEvent):
     release: Release
     automatic: bool
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.items[self.release.item_id].state = it.RELEASED
 
 
@@ -275,7 +275,7 @@ class SubmissionRejected(EscrowEvent):
     reason: str
     refund: Refund | None
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.items[self.submission_id].state = it.REJECTED
         escrow.slots_taken -= 1
 
@@ -283,7 +283,7 @@ class SubmissionRejected(EscrowEvent):
 class TaskClosed(EscrowEvent):
     refund: Refund | None
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         escrow.state = "closed"
 
 
@@ -295,7 +295,7 @@ class DisputeOpened(EscrowEvent):
     opened_by: str
     reason: str
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         item = escrow.items[self.item_id]
         escrow.disputes[self.item_id] = item.state
         item.state = it.DISPUTED
@@ -306,7 +306,7 @@ class DisputeResolved(EscrowEvent):
     release: Release | None
     refund: Refund | None
 
-    def evolve(self, escrow: Escrow) -> None:
+    def evolve(self, escrow: EscrowBase) -> None:
         item = escrow.items[self.item_id]
         item.state = it.RESOLVED
         if item.kind == it.ENTRY:

@@ -8,24 +8,19 @@ state's own code), currency (`currency_mismatch`), amount (`amount_mismatch`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Self
 
 from settlement.core.errors import Rejected
 from settlement.core.fees import FeePlan
 from settlement.core.money import Money, zero
 from settlement.escrow import events as ev
 from settlement.escrow import items as it
-
-if TYPE_CHECKING:
-    from settlement.escrow.aggregate import Escrow
-    from settlement.escrow.state import EscrowState as _Base
-else:
-    _Base = object  # so the MRO of Escrow is as before (see `state`)
+from settlement.escrow.base import EscrowBase
 
 MILESTONES_MAX = 100
 
 
-class ProjectCommands(_Base):
+class ProjectCommands(EscrowBase):
     def add_milestone(self, milestone_id: str, amount: Money, tax: Money, *,
                       causation_id: str, at: datetime) -> None:
         self._require_format("project")
@@ -87,7 +82,7 @@ class ProjectCommands(_Base):
     def contract_project(cls, *, job_id: str, client_id: str, worker_id: str, plan: FeePlan,
                          milestones: list[tuple[str, Money, Money]], withholding: bool,
                          inspection_days: int, terms: dict[str, Any] | None,
-                         causation_id: str, at: datetime) -> Escrow:
+                         causation_id: str, at: datetime) -> Self:
         if not 1 <= len(milestones) <= MILESTONES_MAX:
             raise Rejected(f"a project has 1 to {MILESTONES_MAX} milestones", "too_many_items")
         ids = [m[0] for m in milestones]

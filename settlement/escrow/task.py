@@ -9,28 +9,23 @@ reserved until decided, and a slot freed after closing is refunded.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Self
 
 from settlement.core.errors import Rejected
 from settlement.core.fees import FeePlan
 from settlement.core.money import Money
 from settlement.escrow import events as ev
 from settlement.escrow import items as it
-
-if TYPE_CHECKING:
-    from settlement.escrow.aggregate import Escrow
-    from settlement.escrow.state import EscrowState as _Base
-else:
-    _Base = object  # so the MRO of Escrow is as before (see `state`)
+from settlement.escrow.base import EscrowBase
 
 QUANTITY_MAX = 100_000
 
 
-class TaskCommands(_Base):
+class TaskCommands(EscrowBase):
     @classmethod
     def open_task(cls, *, job_id: str, client_id: str, plan: FeePlan, unit_price: Money,
                   quantity: int, tax: Money, approval_days: int, withholding: bool,
-                  terms: dict[str, Any] | None, causation_id: str, at: datetime) -> Escrow:
+                  terms: dict[str, Any] | None, causation_id: str, at: datetime) -> Self:
         plan.require_currency(unit_price)
         plan.require_currency(tax)
         if not 1 <= quantity <= QUANTITY_MAX:

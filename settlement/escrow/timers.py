@@ -1,8 +1,8 @@
-"""Timers (SPEC §2, contract): which automatic actions are due at `now`, and applying them.
+"""Timers (SPEC §2, contract): which automatic actions are due at `now`.
 
-`due_timers` is pure; `run_timers` applies every due action as an ordinary
-command with a deterministic causation id, so a repeated timer pass is a no-op.
-Disputed items are frozen and never auto-actioned.
+`due_timers` is pure; `Escrow.run_timers` (`aggregate`) applies every due action
+as an ordinary command with a deterministic causation id, so a repeated timer
+pass is a no-op. Disputed items are frozen and never auto-actioned.
 """
 
 from __future__ import annotations
@@ -10,16 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from settlement.core.money import Money, exponent
-from settlement.escrow import events as ev
 from settlement.escrow import items as it
-
-if TYPE_CHECKING:
-    from settlement.escrow.state import EscrowState as _Base
-else:
-    _Base = object  # so the MRO of Escrow is as before (see `state`)
+from settlement.escrow.base import EscrowBase
 
 AUTO_ACCEPT = "auto_accept"
 AUTO_APPROVE = "auto_approve"
@@ -38,7 +32,7 @@ class TimerAction:
         return f"timer:{self.action}:{job_id}:{self.item_id}"
 
 
-class TimerCommands(_Base):
+class TimerCommands(EscrowBase):
     def due_timers(self, now: datetime) -> list[TimerAction]:
         if self.format == "project":
             wait = timedelta(days=self.inspection_days)
@@ -65,22 +59,6 @@ class TimerCommands(_Base):
             if item.state == state and item.delivered_at is not None
             and item.delivered_at + wait <= now
         ]
-
-    def run_timers(self, now: datetime) -> list[TimerAction]:
-        """Apply every action due at `now`; returns what was applied."""
-        due = self.due_timers(now)
-        for action in due:
-            cause = action.causation_id(self.job_id)
-            if action.action == AUTO_ACCEPT:
-                self.accept_milestone(action.item_id, causation_id=cause, at=now, automatic=True)
-            elif action.action == AUTO_APPROVE:
-                self.approve_submission(action.item_id, causation_id=cause, at=now, automatic=True)
-            elif action.action == DEFAULT_AWARD:
-                self.award(self.guaranteed_split(), causation_id=cause, at=now, automatic=True)
-            else:
-                self._emit(ev.CompetitionRefunded, causation_id=cause, at=now,
-                           reason=action.action, refund=self._refund("prize", self.held))
-        return due
 
     def guaranteed_split(self) -> list[tuple[str, Money]]:
         """The prize split equally among distinct workers who entered, each by their

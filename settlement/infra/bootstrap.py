@@ -19,7 +19,8 @@ from settlement.infra.postgres import database, pg_env
 def owner_env() -> dict[str, str]:
     """Cache settings for a process that owns its escrows (a Kafka partition owner):
     no fast-forward round trip and no deep copy per command. Safe because a
-    stale write fails on the event version and evicts (see PERF_NOTES.md)."""
+    stale write fails on the event version, and a failed batch evicts every escrow
+    it touched from the cache (docs/ingestion.md)."""
     return {"AGGREGATE_CACHE_FASTFORWARD": "n", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
 
 

@@ -19,7 +19,9 @@ from types import TracebackType
 from typing import IO, Any
 
 import structlog
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from settlement.infra.config import Settings
@@ -38,6 +40,10 @@ _REQUEST_TIMEOUT_MS = 5000
 # answered as soon as a record was there, 142-154 % with these.
 FETCH_WAIT_MS = 20
 FETCH_MIN_BYTES = 1024 * 1024
+FETCH_BYTES_MAX = 16 * 1024 * 1024
+PARTITION_FETCH_BYTES_MAX = 2 * 1024 * 1024  # above the 256 KiB record limit
+# Real Kafka's minimum; a group (re)join waits about half of it, so keep it low.
+SESSION_TIMEOUT_MS = 6_000
 
 
 class BrokerStartError(RuntimeError):
@@ -176,6 +182,25 @@ async def ensure_topics(
             # TopicAlreadyExists means another process created it since we listed.
             raise for_code(code)(f"creating topic {name!r}")
     return created
+
+
+def consumer(bootstrap: str, *, group_id: str, client_id: str,
+             batch_records_max: int) -> AIOKafkaConsumer:
+    """A consumer for the pipeline (the input consumer, the projector), every option
+    explicit: its positions live in PostgreSQL, so no auto-commit; a partition new
+    to the group is read from its beginning; read_uncommitted, as no producer here
+    is transactional; bounded fetches, batched as above; round-robin assignment
+    across all of its topics' partitions. The caller subscribes, with its listener."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, client_id=client_id,
+        enable_auto_commit=False, auto_offset_reset="earliest",
+        isolation_level="read_uncommitted", max_poll_records=batch_records_max,
+        fetch_max_bytes=FETCH_BYTES_MAX, max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
+        fetch_max_wait_ms=FETCH_WAIT_MS, fetch_min_bytes=FETCH_MIN_BYTES,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
+        partition_assignment_strategy=(RoundRobinPartitionAssignor,),
+    )
 
 
 # Kafka offsets are committed for monitoring only: at most this often per consumer.

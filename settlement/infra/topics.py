@@ -50,11 +50,3 @@ class Topics:
     def dlq(self, kind: TopicKind) -> str:
         """The dead-letter topic of the input topic of `kind`."""
         return self.jobs_dlq if kind == "jobs" else self.payouts_dlq
-
-    def kind_of(self, topic: str) -> TopicKind:
-        """Which input topic `topic` is; ValueError for any other topic."""
-        if topic == self.jobs:
-            return "jobs"
-        if topic == self.payouts:
-            return "payouts"
-        raise ValueError(f"{topic!r} is not an input topic under prefix {self.prefix!r}")

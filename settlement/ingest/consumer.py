@@ -42,7 +42,6 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.structs import ConsumerRecord
 
 from settlement.application.app import (
@@ -54,20 +53,16 @@ from settlement.application.app import (
 )
 from settlement.core.commands import Command
 from settlement.core.errors import SettlementError
-from settlement.infra import failpoints, probe
-from settlement.infra.broker import FETCH_MIN_BYTES, FETCH_WAIT_MS, OffsetCommits
+from settlement.infra import broker, failpoints, probe
+from settlement.infra.broker import OffsetCommits
 from settlement.infra.logging import get_logger
 from settlement.infra.topics import Topics
 from settlement.ingest.decoding import BadRecord, decode, to_command
 from settlement.store.recorder import PositionUpdate
 
 BATCH_RECORDS_MAX = 1_000
-PARTITION_FETCH_BYTES_MAX = 2 * 1024 * 1024  # above the 256 KiB record limit
-FETCH_BYTES_MAX = 16 * 1024 * 1024
 POLL_TIMEOUT_MS = 200
 SEND_TIMEOUT_S = 30.0
-# Real Kafka's minimum; a group (re)join waits about half of it, so keep it low.
-SESSION_TIMEOUT_MS = 6_000
 # Records before a stored position looked at on assignment: those of them that
 # decode must all be commands this service decided (bad records are not recorded).
 CHECKED_RECORDS = 16
@@ -128,16 +123,9 @@ class Ingestor:
 
     async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> IngestStats:
         """Consume until `stop` is set (or, with `idle_exit_s`, until that long idle)."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=self.group_id, client_id=self.client_id,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            isolation_level="read_uncommitted", max_poll_records=self.batch_records_max,
-            fetch_max_bytes=FETCH_BYTES_MAX, max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
-            fetch_max_wait_ms=FETCH_WAIT_MS, fetch_min_bytes=FETCH_MIN_BYTES,
-            session_timeout_ms=SESSION_TIMEOUT_MS,
-            heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
-            partition_assignment_strategy=(RoundRobinPartitionAssignor,),
-        )
+        consumer = broker.consumer(self.bootstrap, group_id=self.group_id,
+                                   client_id=self.client_id,
+                                   batch_records_max=self.batch_records_max)
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-out", acks="all",
             enable_idempotence=False, linger_ms=5, request_timeout_ms=30_000,

@@ -16,6 +16,7 @@ broker hand out offsets it had already handed out stops with `BrokerDataLoss`.
 
 Modules: `service` (`Relay`), `follower` (the log as batches), `records` (event to
 record, pure), `offsets` (data loss seen in acknowledgements, pure), `positions`
-(the stored positions), `stats`, `cli` (the commands).
+(the stored positions), `stats`, `cloudevents` (the wire format of settlement
+events, SPEC §4). The commands are in `settlement/cli/relay.py`.
 This file imports none of them, so the command line starts quickly.
 """

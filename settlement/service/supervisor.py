@@ -45,7 +45,6 @@ RESTART_WINDOW_S = 60.0
 RESTART_DELAY_S = 1.0
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.2
-DEFAULT_TIMER_INTERVAL_S = 60.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -299,30 +298,3 @@ def _demo_thread(settings: Settings, url: str, bootstrap: str, token: str | None
         run_demo_day(settings, url, bootstrap, token, out, stop)
     except Exception as exc:  # the service keeps running; the demo says why it stopped
         log.error("demo.failed", error=repr(exc))
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def add_commands(commands: Any) -> None:
-    """Add `run` to the `settlement` subparsers `commands`."""
-    run = commands.add_parser(
-        "run", help="run the whole service (consumer, relay, projector, timers, API)",
-        description="Start the input consumer, outbox relay, projector, timer loop and "
-                    "finance API as one process tree (an embedded PostgreSQL and broker "
-                    "when SETTLEMENT_DATABASE_URL / SETTLEMENT_KAFKA_BOOTSTRAP are unset). "
-                    "SIGTERM stops it cleanly.")
-    run.add_argument("--demo", action="store_true",
-                     help="also publish a sample marketplace day, run a payout run and "
-                          "print the API address, a token and the trial-balance URL")
-    run.add_argument("--timer-interval", type=float, default=DEFAULT_TIMER_INTERVAL_S,
-                     metavar="SECONDS", help="seconds between timer passes")
-    run.add_argument("--partitions", type=int, default=4, help="partitions of new topics")
-    run.add_argument("--consumers", type=_positive, default=None, metavar="N",
-                     help="input consumer and projector processes each, splitting the "
-                          "partitions (default: one per core, at most one per partition)")
-    run.set_defaults(func=run_service)

@@ -12,7 +12,9 @@ from typing import Any
 
 import psycopg
 
-from settlement.api import queries
+from settlement.api.queries import balances as balance_queries
+from settlement.api.queries import payouts as payout_queries
+from settlement.api.queries import receivables as receivable_queries
 from settlement.application.app import APPLIED, SettlementApplication
 from settlement.core.commands import Command
 from settlement.infra.topics import Topics
@@ -63,9 +65,9 @@ def rebuilt(app: SettlementApplication, conn: psycopg.Connection[Any]) -> str:
 def assert_consistent(conn: psycopg.Connection[Any], schema: str) -> None:
     """Every currency balances; cash covers obligations and revenue; what the
     receivables say is payable is what the payable accounts hold."""
-    assert queries.unmatched_balances(conn, schema) == []
+    assert balance_queries.unmatched_balances(conn, schema) == []
     for currency in ("JPY", "USD"):
-        trial = queries.trial_balance(conn, schema, currency)
+        trial = balance_queries.trial_balance(conn, schema, currency)
         assert trial.balanced
         balance = {a.account: a.balance for a in trial.accounts}
         owed = sum((b for a, b in balance.items() if a.startswith(("liabilities:", "revenue:"))),
@@ -73,7 +75,7 @@ def assert_consistent(conn: psycopg.Connection[Any], schema: str) -> None:
         assert balance[SAFEGUARDED_CASH] == owed
         payable = sum((b for a, b in balance.items()
                        if a.startswith("liabilities:worker_payable:")), Decimal(0))
-        _, totals = queries.receivables_page(conn, schema, currency, now=NOW)
+        _, totals = receivable_queries.receivables_page(conn, schema, currency, now=NOW)
         assert totals.payable == payable, currency
 
 
@@ -95,7 +97,7 @@ def test_payouts_project_like_a_rebuild_in_any_partition_order(
     assert live == rebuilt(app, conn)
     assert_consistent(conn, LIVE_SCHEMA)
 
-    rows = {p["payout_id"]: p for p in queries.payouts(conn, LIVE_SCHEMA, limit=500)}
+    rows = {p["payout_id"]: p for p in payout_queries.payouts(conn, LIVE_SCHEMA, limit=500)}
     assert len(rows) == len([e for e in payout_events
                              if e["type"] == "settlement.payout_initiated"])
     failed = rows[first["liabilities:worker_payable:worker-2"]]
@@ -104,13 +106,14 @@ def test_payouts_project_like_a_rebuild_in_any_partition_order(
     assert settled["amount"] == sum(Decimal(i["amount"]) for i in settled["items"])
     assert {i["job_id"] for i in settled["items"]} == {"day0-project"}
     # The second run paid everything again, worker-2's failed payout included.
-    balances = {b.account: b.balance for b in queries.balances(conn, LIVE_SCHEMA,
-                                                               currency="JPY")}
+    balances = {b.account: b.balance for b in balance_queries.balances(conn, LIVE_SCHEMA,
+                                                                       currency="JPY")}
     assert all(v == 0 for a, v in balances.items() if a.startswith("liabilities:worker_payable"))
     in_transit = sum((p["amount"] for p in rows.values()
                       if p["status"] == "initiated" and p["currency"] == "JPY"), Decimal(0))
     assert balances[PAYOUTS_IN_TRANSIT] == in_transit
-    receivables, _ = queries.receivables_page(conn, LIVE_SCHEMA, "JPY", now=NOW, limit=500)
+    receivables, _ = receivable_queries.receivables_page(conn, LIVE_SCHEMA, "JPY", now=NOW,
+                                                         limit=500)
     payable = [(row, paid) for row, paid in receivables if row.state in ("released", "resolved")]
     assert payable and all(paid for row, paid in payable if row.net > 0)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from settlement.api import queries
+from settlement.api.queries import balances as balance_queries
 from settlement.application.app import SettlementApplication
 from settlement.infra.broker import EmbeddedBroker
 from settlement.infra.config import Settings
@@ -75,11 +75,11 @@ def rebuilt_digest(app: SettlementApplication, conn: psycopg.Connection[Any]) ->
 def assert_ledger_sound(conn: psycopg.Connection[Any], schema_name: str = LIVE_SCHEMA) -> None:
     """Per currency the trial balance balances and safeguarded cash equals every
     obligation plus revenue (SPEC §6); running balances equal their entries."""
-    assert queries.unmatched_balances(conn, schema_name) == []
-    currencies = {b.currency for b in queries.balances(conn, schema_name)}
+    assert balance_queries.unmatched_balances(conn, schema_name) == []
+    currencies = {b.currency for b in balance_queries.balances(conn, schema_name)}
     assert currencies == {"JPY", "USD"}
     for currency in currencies:
-        trial = queries.trial_balance(conn, schema_name, currency)
+        trial = balance_queries.trial_balance(conn, schema_name, currency)
         assert trial.balanced and trial.total_debits > 0, currency
         cash = [a.balance for a in trial.accounts if a.account == "assets:safeguarded_cash"]
         owed = sum((a.balance for a in trial.accounts

@@ -21,7 +21,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from settlement.api import queries
+from settlement.api.queries import balances as balance_queries
+from settlement.api.queries import escrows as escrow_queries
+from settlement.api.queries import receivables as receivable_queries
 from settlement.application.app import SettlementApplication
 from settlement.infra.broker import EmbeddedBroker, ensure_topics
 from settlement.infra.config import Settings
@@ -66,11 +68,11 @@ def rebuilt_digest(app: SettlementApplication, conn: psycopg.Connection[Any]) ->
 def assert_ledger_sound(conn: psycopg.Connection[Any], schema: str = LIVE_SCHEMA) -> None:
     """Per currency: debits equal credits, and safeguarded cash equals every
     obligation plus revenue (SPEC §6); running balances equal their entries."""
-    assert queries.unmatched_balances(conn, schema) == []
-    currencies = {b.currency for b in queries.balances(conn, schema)}
+    assert balance_queries.unmatched_balances(conn, schema) == []
+    currencies = {b.currency for b in balance_queries.balances(conn, schema)}
     assert currencies == {"JPY", "USD"}
     for currency in currencies:
-        trial = queries.trial_balance(conn, schema, currency)
+        trial = balance_queries.trial_balance(conn, schema, currency)
         assert trial.balanced and trial.total_debits > 0
         cash = [a.balance for a in trial.accounts if a.account == "assets:safeguarded_cash"]
         owed = sum((a.balance for a in trial.accounts
@@ -93,7 +95,7 @@ def test_projected_from_kafka_equals_a_rebuild_from_the_event_store(
     assert (snapshot["position"], snapshot["lag"], snapshot["applied"]) == (
         len(events), 0, len(events))
     for job_id in ("day0-project", "day1-usd", "day0-tasks", "day1-split"):
-        escrow, summary = app.escrow(job_id), queries.escrow(conn, LIVE_SCHEMA, job_id)
+        escrow, summary = app.escrow(job_id), escrow_queries.escrow(conn, LIVE_SCHEMA, job_id)
         assert escrow is not None and summary is not None
         assert (summary["state"], summary["held"], summary["released"], summary["fees"]) == (
             escrow.state, escrow.held.amount, escrow.released.amount, escrow.fees.amount)
@@ -169,7 +171,7 @@ def test_a_lost_event_stops_the_projector_before_anything_after_it(
     publish_events(broker, topics.events, [e for e in events if e is not lost])
     with pytest.raises(VersionGap, match=lost["data"]["job_id"]):
         project(conn, broker, topics, group=group, batch_records=1000)
-    view = queries.escrow(conn, LIVE_SCHEMA, lost["data"]["job_id"])
+    view = escrow_queries.escrow(conn, LIVE_SCHEMA, lost["data"]["job_id"])
     assert view is None or view["version"] < lost["data"]["version"]
 
 
@@ -181,7 +183,7 @@ def test_balances_as_of_an_instant_between_two_events(
     escrow = "liabilities:escrow:day0-project"
 
     def held(as_of: datetime) -> list[tuple[str, Decimal, Decimal]]:
-        rows = queries.balances(conn, schema, account=escrow, as_of=as_of)
+        rows = balance_queries.balances(conn, schema, account=escrow, as_of=as_of)
         return [(b.account, b.debits, b.credits) for b in rows]
 
     # m1 (110,000) funded at 09:02, m2 (55,000) at 09:03, m1 released at 09:07.
@@ -192,13 +194,13 @@ def test_balances_as_of_an_instant_between_two_events(
                                                               Decimal("110000"))]
     assert held(m2_funded) == [(escrow, Decimal(0), Decimal("165000"))]
     between = m1_funded + timedelta(seconds=30)
-    trial = queries.trial_balance(conn, schema, "JPY", as_of=between)
+    trial = balance_queries.trial_balance(conn, schema, "JPY", as_of=between)
     assert trial.balanced and trial.total_debits == Decimal("110000")
     # Every account as of the end equals the running balances.
-    now = queries.balances(conn, schema)
-    assert queries.balances(conn, schema, as_of=START + timedelta(days=400)) == now
+    now = balance_queries.balances(conn, schema)
+    assert balance_queries.balances(conn, schema, as_of=START + timedelta(days=400)) == now
     receivables = dict(((r.job_id, r.item_id), r) for r, _ in
-                       queries.receivables(conn, schema, as_of=between))
+                       receivable_queries.receivables(conn, schema, as_of=between))
     assert receivables[("day0-project", "m1")].protected
     assert not receivables[("day0-project", "m2")].protected
 

@@ -20,7 +20,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from settlement.api import queries
+from settlement.api.queries import balances as balance_queries
+from settlement.api.queries import escrows as escrow_queries
+from settlement.api.queries import receivables as receivable_queries
 from settlement.application.app import SettlementApplication
 from settlement.infra.config import Settings
 from settlement.infra.topics import Topics
@@ -99,26 +101,28 @@ def test_replay_as_of_an_instant_between_two_events_is_that_instant(
         assert out["projections"][name]["equal"] is None, name  # no history kept live
     # The instant's balances, by hand: m1's 110,000 came in and is held; nothing else.
     rows = {(b.account, b.currency): (b.debits, b.credits)
-            for b in queries.balances(conn, "replay_as_of")}
+            for b in balance_queries.balances(conn, "replay_as_of")}
     assert rows == {(CASH, "JPY"): (Decimal("110000"), Decimal(0)),
                     (ESCROW, "JPY"): (Decimal(0), Decimal("110000"))}
-    assert queries.balances(conn, LIVE_SCHEMA, as_of=between) == queries.balances(
+    assert balance_queries.balances(conn, LIVE_SCHEMA, as_of=between) == balance_queries.balances(
         conn, "replay_as_of")
     assert out["trial_balance"] == {"JPY": {
         side: {"debits": "110000", "credits": "110000", "balanced": True}
         for side in ("replay", "live")} | {"equal": True}}
-    receivables = {(r.job_id, r.item_id): r for r, _ in queries.receivables(conn, "replay_as_of")}
+    receivables = {(r.job_id, r.item_id): r
+                   for r, _ in receivable_queries.receivables(conn, "replay_as_of")}
     assert set(receivables) == {(PROJECT, "m1"), (PROJECT, "m2")}
     assert receivables[(PROJECT, "m1")].protected and not receivables[(PROJECT, "m2")].protected
-    assert [(r, paid) for r, paid in queries.receivables(conn, LIVE_SCHEMA, as_of=between)] == [
-        (r, paid) for r, paid in queries.receivables(conn, "replay_as_of")]
-    escrow = queries.escrow(conn, "replay_as_of", PROJECT)
+    assert [(r, paid) for r, paid in receivable_queries.receivables(
+        conn, LIVE_SCHEMA, as_of=between)] == [
+        (r, paid) for r, paid in receivable_queries.receivables(conn, "replay_as_of")]
+    escrow = escrow_queries.escrow(conn, "replay_as_of", PROJECT)
     assert escrow is not None and (escrow["funded"], escrow["held"], escrow["version"]) == (
         Decimal("110000"), Decimal("110000"), 2)
     # As of the second funding itself (time ≤ T): both milestones held.
     at_m2 = replay(app, conn, schema="replay_as_of", as_of=M2_FUNDED)
     assert at_m2.equal
-    held = queries.balances(conn, "replay_as_of", account=ESCROW)
+    held = balance_queries.balances(conn, "replay_as_of", account=ESCROW)
     assert [(b.debits, b.credits) for b in held] == [(Decimal(0), Decimal("165000"))]
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from settlement.api.app import amount, instant, iso, pick_currency
-from settlement.api.render import ApiError, to_csv
+from settlement.api.params import instant, pick_currency
+from settlement.api.render import ApiError, amount, iso, to_csv
 
 
 @pytest.mark.parametrize(("value", "text"), [

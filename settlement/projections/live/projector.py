@@ -32,11 +32,10 @@ from typing import Any
 import orjson
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.structs import ConsumerRecord
 
-from settlement.infra import failpoints, probe
-from settlement.infra.broker import FETCH_MIN_BYTES, FETCH_WAIT_MS, OffsetCommits
+from settlement.infra import broker, failpoints, probe
+from settlement.infra.broker import OffsetCommits
 from settlement.infra.logging import get_logger
 from settlement.infra.topics import Topics
 from settlement.projections.live.cache import ViewCache, needs
@@ -51,12 +50,8 @@ from settlement.projections.storage.store import PartitionAdvance, Rows, Store, 
 
 GROUP_ID = "settlement-projections"
 BATCH_RECORDS_MAX = 1_000
-FETCH_BYTES_MAX = 16 * 1024 * 1024
-PARTITION_FETCH_BYTES_MAX = 2 * 1024 * 1024
 POLL_TIMEOUT_MS = 200
 SWITCH_INTERVAL_S = 0.0005
-# Real Kafka's minimum; a group (re)join waits about half of it, so keep it low.
-SESSION_TIMEOUT_MS = 6_000
 
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 Folded = tuple[Changes, list[Rows]]
@@ -111,16 +106,9 @@ class Projector:
         return self.metrics
 
     async def _consume(self, stop: asyncio.Event, idle_exit_s: float | None) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=self.group_id, client_id=self.client_id,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            isolation_level="read_uncommitted", max_poll_records=self.batch_records_max,
-            fetch_max_bytes=FETCH_BYTES_MAX, max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
-            fetch_max_wait_ms=FETCH_WAIT_MS, fetch_min_bytes=FETCH_MIN_BYTES,
-            session_timeout_ms=SESSION_TIMEOUT_MS,
-            heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
-            partition_assignment_strategy=(RoundRobinPartitionAssignor,),
-        )
+        consumer = broker.consumer(self.bootstrap, group_id=self.group_id,
+                                   client_id=self.client_id,
+                                   batch_records_max=self.batch_records_max)
         self._offsets = OffsetCommits(consumer, self.log, "projector.offset_commit_failed")
         await consumer.start()
         try:

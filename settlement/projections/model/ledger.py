@@ -16,7 +16,6 @@ from settlement.projections.model.envelope import Event, amount
 from settlement.projections.model.errors import MalformedEvent, Unbalanced
 from settlement.projections.model.fastinit import fast_init
 
-SIDES = ("debit", "credit")
 _ZERO = Decimal(0)
 
 

@@ -1,0 +1,50 @@
+"""Who may read what: a bearer token (`SETTLEMENT_API_TOKENS`) names a role;
+finance and auditors read the finance endpoints, only auditors the audit ones.
+Routes ask for `Reader` or `Auditor`, which answer 401 or 403 before anything
+else is read."""
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from settlement.api.config import Config
+from settlement.api.render import ApiError
+
+FINANCE, AUDITOR = "finance", "auditor"
+
+bearer = HTTPBearer(auto_error=False, description="`SETTLEMENT_API_TOKENS` token")
+
+
+def role_of(token: str, tokens: dict[str, str]) -> str | None:
+    """The role `token` names, or None. Every known token is compared, in constant
+    time, so the answer's timing does not tell how close a guess was."""
+    found = None
+    for known, known_role in tokens.items():
+        if hmac.compare_digest(token.encode(), known.encode()):
+            found = known_role
+    return found
+
+
+def role(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+         config: Config) -> str:
+    token = credentials.credentials if credentials else ""
+    found = role_of(token, config.tokens)
+    if not token or found is None:
+        raise ApiError(401, "unauthorized", "a valid bearer token is required")
+    return found
+
+
+def reader(role_: Annotated[str, Depends(role)]) -> str:
+    return role_  # finance and auditors read the finance endpoints
+
+
+def auditor(role_: Annotated[str, Depends(role)]) -> str:
+    if role_ != AUDITOR:
+        raise ApiError(403, "forbidden", "only the auditor role may read audit endpoints")
+    return role_
+
+
+Reader = Annotated[str, Depends(reader)]
+Auditor = Annotated[str, Depends(auditor)]

@@ -1,0 +1,2 @@
+"""The finance API's endpoints, one router per resource: each route reads its
+parameters, asks `settlement.api.queries.<resource>` and renders the answer."""
