@@ -22,7 +22,7 @@ Checks, in this order (every code is an `InvalidBankAccount`):
 | `account_type`: ordinary / current / savings | `account_type_unknown` |
 | `account_number`: 7 digits | `account_number_format` |
 | `holder_kana`: a non-blank string of at most 100 characters | `holder_kana_format` |
-| `bank_name_kana`, `branch_name_kana`: absent, null or convertible | `bank_name_kana_format` |
+| `bank_name_kana`, `branch_name_kana`: absent, null or ≤ 100 kana | `bank_name_kana_format` |
 
 Messages never quote the values: account numbers and names are personal data.
 """
@@ -39,7 +39,8 @@ from settlement.core.errors import InvalidInput
 
 AccountType = Literal["ordinary", "current", "savings"]
 ACCOUNT_TYPE_CODES: dict[AccountType, str] = {"ordinary": "1", "current": "2", "savings": "4"}
-HOLDER_KANA_CHARS_MAX = 100
+# The longest holder, bank or branch name accepted as given (before conversion).
+KANA_NAME_CHARS_MAX = 100
 # The width of the bank and branch name fields in a Zengin record.
 BANK_NAME_BYTES_MAX = 15
 
@@ -103,7 +104,7 @@ def _bank_name(data: Mapping[str, object], field: str) -> str | None:
     if value is None:
         return None
     try:
-        if isinstance(value, str) and len(value) <= HOLDER_KANA_CHARS_MAX:
+        if isinstance(value, str) and len(value) <= KANA_NAME_CHARS_MAX:
             to_zengin(value, BANK_NAME_BYTES_MAX)
             return value
     except NameNotRepresentable:
@@ -119,16 +120,17 @@ def parse_bank_account(data: object) -> BankAccount:
     bank_code = _matching(fields, "bank_code", _BANK_CODE, "bank_code_format")
     branch_code = _matching(fields, "branch_code", _BRANCH_CODE, "branch_code_format")
     account_type = fields.get("account_type")
-    if account_type not in ACCOUNT_TYPE_CODES:
+    # `isinstance` first: `in` on a dict raises for an unhashable value (a list).
+    if not isinstance(account_type, str) or account_type not in ACCOUNT_TYPE_CODES:
         raise InvalidBankAccount(
             f"account_type must be one of {sorted(ACCOUNT_TYPE_CODES)}", "account_type_unknown"
         )
     account_number = _matching(fields, "account_number", _ACCOUNT_NUMBER, "account_number_format")
     holder_kana = fields.get("holder_kana")
     if (not isinstance(holder_kana, str) or not holder_kana.strip()
-            or len(holder_kana) > HOLDER_KANA_CHARS_MAX):
+            or len(holder_kana) > KANA_NAME_CHARS_MAX):
         raise InvalidBankAccount(
-            f"holder_kana must be a non-blank string of at most {HOLDER_KANA_CHARS_MAX} characters",
+            f"holder_kana must be a non-blank string of at most {KANA_NAME_CHARS_MAX} characters",
             "holder_kana_format",
         )
     return BankAccount(

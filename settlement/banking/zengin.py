@@ -50,7 +50,8 @@ class ZenginError(InvalidInput):
 
 
 def _numeric(field: str, value: str, width: int, exact: bool = False) -> bytes:
-    if not (value.isascii() and value.isdigit()) or len(value) > width:
+    digits = isinstance(value, str) and value.isascii() and value.isdigit()
+    if not digits or len(value) > width:
         raise ZenginError(f"{field} must be up to {width} ASCII digits")
     if exact and len(value) != width:
         raise ZenginError(f"{field} must be exactly {width} digits")

@@ -95,6 +95,7 @@ REFUSED: list[tuple[Any, str]] = [
     (with_(account_type="Ordinary"), "account_type_unknown"),
     (with_(account_type=1), "account_type_unknown"),
     (with_(account_type="1"), "account_type_unknown"),
+    (with_(account_type=["ordinary"]), "account_type_unknown"),
     (with_(account_type="x", account_number="1"), "account_type_unknown"),
     (without("account_number"), "account_number_format"),
     (with_(account_number="123456"), "account_number_format"),
