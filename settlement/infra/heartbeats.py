@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 TABLE = "settlement_heartbeats"
@@ -31,7 +32,8 @@ _BEAT = (f"INSERT INTO {TABLE} AS h (part, pid, beat_at, progress_at, lag, detai
          "%(detail)s) ON CONFLICT (part) DO UPDATE SET pid = EXCLUDED.pid, beat_at = now(), "
          "progress_at = CASE WHEN %(progressed)s THEN now() ELSE h.progress_at END, "
          "lag = EXCLUDED.lag, detail = EXCLUDED.detail")
-_READ = f"SELECT part, pid, beat_at, progress_at, lag, detail, now() AS now FROM {TABLE} ORDER BY part"
+_READ = (f"SELECT part, pid, beat_at, progress_at, lag, detail, now() AS now FROM {TABLE} "
+         "ORDER BY part")
 
 
 @dataclass(frozen=True)
@@ -70,5 +72,5 @@ def read_all(conn: psycopg.Connection[Any]) -> list[Heartbeat]:
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()
     if not exists or not exists[0]:
         return []
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+    with conn.cursor(row_factory=dict_row) as cur:
         return [Heartbeat(**row) for row in cur.execute(_READ)]
