@@ -187,8 +187,8 @@ def test_receivables_agree_with_the_ledger(client: TestClient) -> None:
     assert worker_1["totals"] == {"protected": "140000", "unprotected": "0",
                                   "payable": "100327", "overdue": "140000"}
     assert [(r["item_id"], r["net"], r["due_by"], r["overdue"]) for r in worker_1["rows"]] == [
-        ("m1", "76690", "2027-01-25T09:06:00+00:00", True),
-        ("m2", "23637", "2027-01-25T09:08:00+00:00", True)]
+        ("m1", "76690", "2027-01-24T15:00:00+00:00", True),
+        ("m2", "23637", "2027-01-24T15:00:00+00:00", True)]
     # Not overdue as of a day after delivery.
     early = get(client, "/v1/receivables", worker_id="worker-1", as_of="2026-11-27T09:00:00Z")
     assert early["totals"]["overdue"] == "0"

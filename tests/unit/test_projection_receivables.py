@@ -32,11 +32,12 @@ def final(events: list[dict]) -> dict[tuple[str, str], ReceivableRow]:
     return receivables_after(events, len(events))
 
 
-def test_due_by_is_sixty_days_after_delivery(final: dict) -> None:
-    delivered = datetime(2026, 11, 26, 9, 6, tzinfo=UTC)  # m1 delivered again at 09:06
+def test_due_by_is_00_00_jst_of_the_61st_day_counting_delivery_as_the_first(final: dict) -> None:
+    delivered = datetime(2026, 11, 26, 9, 6, tzinfo=UTC)  # m1 delivered again at 18:06 JST
     row = final[("r-project", "m1")]
     assert row.delivered_at == delivered
-    assert row.due_by == delivered + timedelta(days=60) == datetime(2027, 1, 25, 9, 6, tzinfo=UTC)
+    # Day 1 is 11/26 (JST), day 60 is 1/24: due at 1/25 00:00 JST.
+    assert row.due_by == datetime(2027, 1, 24, 15, 0, tzinfo=UTC)
     assert due_by(None) is None
 
 

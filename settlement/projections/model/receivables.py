@@ -2,7 +2,7 @@
 
 One row per item: the worker's claim, whether it is protected (its amount held
 in escrow, or already released and payable) and the Freelance Act deadline:
-paid out within 60 days of delivery. `overdue` depends on the reader's `now`,
+paid out within 60 days counting the day of delivery (`core.deadlines`). `overdue` depends on the reader's `now`,
 so it is derived when read (`is_overdue`), never stored. `paid_out` is true while
 a worker payout that has not failed names the item (see `payouts`).
 """
@@ -10,14 +10,14 @@ a worker payout that has not failed names the item (see `payouts`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
+from settlement.core.deadlines import payment_due_by
 from settlement.projections.model.envelope import Event
 from settlement.projections.model.fastinit import fast_init
 from settlement.projections.model.views import ZERO, ItemView, JobView
 
-PAYMENT_DAYS = 60
 # Held in escrow (funded, delivered, disputed, a pending submission) or payable.
 PROTECTED_STATES = frozenset({"funded", "delivered", "disputed", "pending", "released",
                               "resolved"})
@@ -64,11 +64,9 @@ def claim(item: ItemView) -> Decimal:
     return item.amount
 
 
-_PAYMENT_PERIOD = timedelta(days=PAYMENT_DAYS)
-
-
 def due_by(delivered_at: datetime | None) -> datetime | None:
-    return None if delivered_at is None else delivered_at + _PAYMENT_PERIOD
+    """The Freelance Act deadline of an item delivered at `delivered_at` (SPEC §2)."""
+    return None if delivered_at is None else payment_due_by(delivered_at)
 
 
 def receivable(job: JobView, item: ItemView) -> ReceivableRow:

@@ -16,9 +16,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from settlement.projections.storage import migrations
+
 LIVE_SCHEMA = "projections"
 LIVE, REBUILD = "live", "rebuild"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # see `migrations` for what each version changed
 _SCHEMA_LOCK_KEY = 0x5E7751  # serialises schema creation between processes
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -107,6 +109,7 @@ def create(conn: psycopg.Connection[Any], schema: str, role: str = LIVE) -> None
             _create_table(conn, name, table, unlogged=role == REBUILD)
         conn.execute(sql.SQL("INSERT INTO {}.meta VALUES ('role', %s), ('schema_version', %s) "
                              "ON CONFLICT (key) DO NOTHING").format(name), (role, SCHEMA_VERSION))
+        migrations.upgrade(conn, name, SCHEMA_VERSION)
     found = role_of(conn, schema)
     if found != role:
         raise SchemaError(f"schema {schema} holds {found} projections, not {role} ones")
