@@ -60,7 +60,9 @@ BALANCES = "/v1/balances?currency=JPY&limit=100"
 RECEIVABLES = "/v1/receivables?currency=JPY&limit=100"
 
 
-def job_events(job: int) -> list[dict[str, Any]]:
+def job_events(job: int, start: datetime = START,
+               spacing: timedelta = timedelta(seconds=30)) -> list[dict[str, Any]]:
+    """Job `job`'s events, from `start + job × spacing`, a second apart."""
     job_id = f"bench-{job:06d}"
     rows: list[tuple[str, dict[str, Any]]] = [
         ("task.opened", {"job_id": job_id, "client_id": f"client-{job % 97}", "fee_plan": "tiered",
@@ -72,18 +74,20 @@ def job_events(job: int) -> list[dict[str, Any]]:
         rows.append(("task.submission_received", {"job_id": job_id, "submission_id": f"s{n}",
                                                   "worker_id": f"worker-{(job + n) % 1000}"}))
         rows.append(("task.submission_approved", {"job_id": job_id, "submission_id": f"s{n}"}))
-    return [cloud_event(f"{job_id}-{i}", t, START + timedelta(seconds=job * 30 + i), d)
+    return [cloud_event(f"{job_id}-{i}", t, start + job * spacing + timedelta(seconds=i), d)
             for i, (t, d) in enumerate(rows)]
 
 
-def load(url: str, settings: Settings, jobs: int) -> int:
-    """Store the jobs' events and project them into the live schema; the entry count."""
+def load(url: str, settings: Settings, jobs: int, start: datetime = START,
+         spacing: timedelta = timedelta(seconds=30)) -> int:
+    """Store the jobs' events (`job_events`) and project them into the live schema;
+    the entry count."""
     app = application(url, settings, owner_env())
     try:
         escrows: dict[str, Any] = {}
         pending: list[Any] = []
         for job in range(jobs):
-            for e in job_events(job):
+            for e in job_events(job, start, spacing):
                 cmd = Command.create(e["id"], e["type"], datetime.fromisoformat(e["time"]),
                                      e["data"])
                 escrow = handlers.apply(escrows.get(cmd.job_id), cmd, app.plans)
@@ -153,9 +157,10 @@ def sql_rate(url: str, seconds: float, query: Any) -> float:
         return count / (time.perf_counter() - started)
 
 
-def serve(url: str, port: int) -> subprocess.Popen[str]:
+def serve(url: str, port: int, role: str = "finance") -> subprocess.Popen[str]:
+    """`settlement api` on `port`, TOKEN naming `role`."""
     env = {**os.environ, "SETTLEMENT_DATABASE_URL": url,
-           "SETTLEMENT_API_ADDR": f"127.0.0.1:{port}", "SETTLEMENT_API_TOKENS": f"{TOKEN}:finance"}
+           "SETTLEMENT_API_ADDR": f"127.0.0.1:{port}", "SETTLEMENT_API_TOKENS": f"{TOKEN}:{role}"}
     process = subprocess.Popen([sys.executable, "-m", "settlement.cli", "api"], env=env,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30

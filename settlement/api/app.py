@@ -26,18 +26,22 @@ from settlement.api.routes import (
     balances,
     entries,
     escrows,
+    parties,
+    payout_runs,
     payouts,
     receivables,
     safeguarding,
     service,
 )
 from settlement.api.verifier import ChainVerifier
+from settlement.console.app import mount_console
 
 __all__ = ["ApiConfig", "create_app"]
 
 # In this order in the OpenAPI document.
 ROUTERS = (service.router, balances.router, entries.router, escrows.router,
-           receivables.router, safeguarding.router, payouts.router, audit.router)
+           receivables.router, safeguarding.router, payout_runs.router, payouts.router,
+           parties.router, audit.router)
 
 
 def create_app(config: ApiConfig) -> FastAPI:
@@ -47,8 +51,8 @@ def create_app(config: ApiConfig) -> FastAPI:
                               "Amounts are exact decimal strings.",
                   docs_url=None, redoc_url=None)
     app.state.config = config
-    app.state.database = Database(config.database_url, config.pool_size)
-    app.state.verifier = ChainVerifier(config.database_url)
+    app.state.database = Database(config.database_url, config.pool_size, config.limits)
+    app.state.verifier = ChainVerifier(config.database_url, app.state.database)
     # Closed by its owner (`settlement api` once uvicorn stopped), not on ASGI
     # lifespan shutdown: test clients run a lifespan per request.
     app.state.close = partial(_close, app)
@@ -56,9 +60,10 @@ def create_app(config: ApiConfig) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     document_errors_as_400(app)
+    mount_console(app)  # the web pages under /console (settlement/console/)
     return app
 
 
 def _close(app: FastAPI) -> None:
+    app.state.verifier.close()  # first: it reads through the database's pool
     app.state.database.close()
-    app.state.verifier.close()

@@ -1,8 +1,13 @@
 """Who may read what: a bearer token (`SETTLEMENT_API_TOKENS`) names a role;
 finance and auditors read the finance endpoints, only auditors the audit ones.
 Routes ask for `Reader` or `Auditor`, which answer 401 or 403 before anything
-else is read."""
+else is read.
 
+Tokens are configured plain (`token:role`) or, recommended, as the SHA-256 digest
+of the token (`sha256:<hex>:role`); either way a presented token is compared by
+its digest, so the comparison takes the same time whatever the token's length."""
+
+import hashlib
 import hmac
 from typing import Annotated
 
@@ -11,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from settlement.api.config import Config
 from settlement.api.render import ApiError
+from settlement.infra.config import token_digest
 
 FINANCE, AUDITOR = "finance", "auditor"
 
@@ -18,11 +24,13 @@ bearer = HTTPBearer(auto_error=False, description="`SETTLEMENT_API_TOKENS` token
 
 
 def role_of(token: str, tokens: dict[str, str]) -> str | None:
-    """The role `token` names, or None. Every known token is compared, in constant
-    time, so the answer's timing does not tell how close a guess was."""
+    """The role `token` names in `tokens` (credential → role), or None. Every known
+    credential is compared, digest against digest in constant time, so the
+    answer's timing does not tell how close a guess was."""
+    presented = hashlib.sha256(token.encode()).hexdigest().encode()
     found = None
-    for known, known_role in tokens.items():
-        if hmac.compare_digest(token.encode(), known.encode()):
+    for credential, known_role in tokens.items():
+        if hmac.compare_digest(presented, token_digest(credential).encode()):
             found = known_role
     return found
 

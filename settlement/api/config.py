@@ -8,15 +8,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from settlement.api.database import DatabaseLimits
 from settlement.projections.storage.schema import LIVE_SCHEMA
 
 
 @dataclass
 class ApiConfig:
     database_url: str
-    tokens: dict[str, str] = field(repr=False)
+    tokens: dict[str, str] = field(repr=False)  # credential (token or sha256:<hex>) → role
     schema: str = LIVE_SCHEMA
     pool_size: int = 8
+    limits: DatabaseLimits = field(default_factory=DatabaseLimits)  # every wait's bound
     # Clock for `overdue` (tests pin it).
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 

@@ -1,7 +1,11 @@
 """Every answer other than 200 in one shape, `{"error": {code, message,
 parameter}}`: the exception handlers `create_app` installs. Validation errors
-answer 400 (not FastAPI's 422), a missing projections schema 503."""
+answer 400 (not FastAPI's 422), a missing projections schema 503
+`projections_unavailable`, a database that cannot be reached or did not answer
+in time 503 `database_unavailable` (every 503 with `Retry-After`): an outage is
+not an internal error, and clients and load balancers should come back."""
 
+import eventsourcing.persistence
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +25,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.errors.UndefinedTable, projections_unavailable)
+    # Raised past `Database` (which answers lost connections itself): a statement
+    # timeout, or the event store read by the chain verifier through eventsourcing.
+    app.add_exception_handler(psycopg.errors.QueryCanceled, statement_timeout)
+    app.add_exception_handler(psycopg.OperationalError, database_unavailable)
+    app.add_exception_handler(eventsourcing.persistence.OperationalError, database_unavailable)
     app.add_exception_handler(Exception, internal_error)
 
 
@@ -43,10 +52,25 @@ def http_error(request: Request, exc: StarletteHTTPException) -> Response:
 
 
 def projections_unavailable(request: Request, exc: Exception) -> Response:
-    schema = request.app.state.config.schema
-    return error_response(ApiError(503, "projections_unavailable",
-                                   f"the projections schema {schema!r} does not exist yet "
-                                   "(the projector creates it when it starts)"))
+    return error_response(missing_projections(request.app.state.config.schema))
+
+
+def missing_projections(schema: str) -> ApiError:
+    return ApiError(503, "projections_unavailable",
+                    f"the projections schema {schema!r} does not exist yet "
+                    "(the projector creates it when it starts)")
+
+
+def statement_timeout(request: Request, exc: Exception) -> Response:
+    return error_response(ApiError(503, "database_unavailable",
+                                   "the database did not answer in time"))
+
+
+def database_unavailable(request: Request, exc: Exception) -> Response:
+    get_logger(component="api").warning("api.database_unavailable", path=request.url.path,
+                                        error=str(exc))
+    return error_response(ApiError(503, "database_unavailable",
+                                   "the database cannot be reached; try again shortly"))
 
 
 def internal_error(request: Request, exc: Exception) -> Response:

@@ -164,3 +164,118 @@ class Verification(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+Age = Annotated[float, Field(ge=0, description="seconds, by the database's clock")]
+
+
+class PartReadiness(BaseModel):
+    part: str = Field(description="heartbeat name, e.g. settlement-ingest-1, relay, timers")
+    kind: str = Field(pattern="^(ingest|relay|projector|timers|supervisor|other)$")
+    pid: int
+    beat_age_s: Age
+    progress_age_s: Age | None = Field(description="since its last progress; null: none yet")
+    lag: int | None = Field(description="records or events behind, where the part knows")
+    problem: str | None = Field(description="why it counts as stalled; null when it does not")
+
+
+class RelayReadiness(BaseModel):
+    relay: str
+    position: int
+    lag: int = Field(description="head − position")
+    progress_age_s: Age = Field(description="since the stored position last moved")
+
+
+class ProjectorReadiness(BaseModel):
+    projector: str = Field(description="the projector's consumer group")
+    position: int = Field(description="highest event position applied (over its partitions)")
+    lag: int = Field(description="head − position")
+
+
+class ChildReadiness(BaseModel):
+    name: str
+    status: str = Field(description="running or backing_off")
+    restarts: int
+    restart_delay_s: float
+
+
+class Readiness(BaseModel):
+    status: str = Field(pattern="^(ok|degraded)$",
+                        description="degraded: some part is stalled (see problems)")
+    problems: list[str]
+    head: int = Field(description="the event store's highest position")
+    ingest_lag: int | None = Field(description="Σ lag of the input consumers' heartbeats")
+    relay_lag: int | None
+    projector_lag: int | None
+    last_timer_pass_age_s: Age | None
+    relays: list[RelayReadiness]
+    projectors: list[ProjectorReadiness]
+    parts: list[PartReadiness]
+    children: list[ChildReadiness] = Field(description="the supervisor's, from its heartbeat")
+
+
+class BankAccount(BaseModel):
+    bank_code: str
+    branch_code: str
+    account_type: str = Field(pattern="^(ordinary|current|savings)$")
+    account_number: str = Field(pattern=r"^\*{4}[0-9]{3}$", description="masked: ****567")
+    holder_kana: str
+    bank_name_kana: str | None
+    branch_name_kana: str | None
+
+
+class Party(BaseModel):
+    party_id: str
+    kind: str = Field(pattern="^(individual|corporation)$")
+    name: str
+    name_kana: str
+    address: str | None = Field(description="shown to the auditor role only (SPEC §10)")
+    invoice_registration_number: str | None
+    bank_account: BankAccount | None
+    kyc_verified: bool
+    transfer_fee_bearer: str = Field(pattern="^(platform|payee)$")
+    hold: str | None = Field(description="`bank_account_returned` while a returned transfer "
+                                          "holds the party")
+    returned_payout_id: str | None
+    registered_at: Timestamp | None
+    updated_at: Timestamp
+
+
+class HeldRow(BaseModel):
+    party_type: str
+    party_id: str
+    currency: str
+    amount: Amount
+    reason: str = Field(description="kyc_missing, bank_account_missing, "
+                                    "bank_account_returned, name_not_representable, or "
+                                    "below_minimum (carried over)")
+    status: str = Field(pattern="^(held|carried_over)$")
+    due_by: Timestamp | None = Field(description="the earliest payment deadline among its "
+                                                 "items (SPEC §2)")
+    overdue: bool = Field(description="due_by has passed")
+
+
+class HeldTotals(BaseModel):
+    currency: str
+    held: Amount
+    carried_over: Amount
+    overdue: Amount
+
+
+class Held(BaseModel):
+    run_id: str | None = Field(description="the run reported: the given one, else the run "
+                                           "completed last; null before any")
+    holds: list[HeldRow]
+    totals: list[HeldTotals] = Field(description="over every matching hold (all pages)")
+
+
+class PayoutRun(BaseModel):
+    run_id: str
+    closing: str | None = Field(description="YYYY-MM-DD; null for a --now run")
+    payment_day: str = Field(description="取組日, YYYY-MM-DD")
+    cutoff: Timestamp | None
+    as_of_position: int = Field(description="the run covers events stored up to here")
+    status: str = Field(pattern="^(started|completed)$")
+    summary: Any = Field(description="counts and totals of payouts, fees, amounts sent, "
+                                     "holds and carry-overs, and the Zengin file's SHA-256")
+    time: Timestamp

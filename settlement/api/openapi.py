@@ -8,12 +8,19 @@ from fastapi import FastAPI
 
 from settlement.api import models
 
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"},
+                               "description": "seconds to wait before trying again"}}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": models.ErrorResponse, "headers": RETRY_AFTER,
+          "description": "`database_unavailable`: PostgreSQL cannot be reached or did not "
+                         "answer in time; `projections_unavailable`: the projections do not "
+                         "exist yet. Both pass: try again after `Retry-After`"}}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": models.ErrorResponse, "description": description}
-    for status, description in ((400, "invalid parameter (code names it)"),
-                                (401, "missing or unknown bearer token"),
-                                (403, "the token's role may not read this"),
-                                (503, "the projections do not exist yet"))
+    **{status: {"model": models.ErrorResponse, "description": description}
+       for status, description in ((400, "invalid parameter (code names it)"),
+                                   (401, "missing or unknown bearer token"),
+                                   (403, "the token's role may not read this"))},
+    **UNAVAILABLE,
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": models.ErrorResponse, "description": "no such resource"}}

@@ -19,6 +19,9 @@ from pydantic import BaseModel
 JSON = "application/json"
 CSV = "text/csv; charset=utf-8"
 NEXT_AFTER = "X-Next-After"  # `after` for the next page, when the page was full
+# Every 503 says when to try again: long enough for a restarting database or a
+# projector creating its schema, short enough that clients come back soon.
+RETRY_AFTER_S = 5
 
 
 class ApiError(Exception):
@@ -36,6 +39,8 @@ def error_response(error: ApiError, headers: Mapping[str, str] | None = None) ->
     extra = dict(headers or {})
     if error.status == 401:
         extra["WWW-Authenticate"] = "Bearer"
+    if error.status == 503:
+        extra["Retry-After"] = str(RETRY_AFTER_S)
     return Response(orjson.dumps(body), status_code=error.status, media_type=JSON,
                     headers=extra)
 

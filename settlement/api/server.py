@@ -1,5 +1,6 @@
 """uvicorn's server with a clean stop on SIGTERM (exit status 0), and its own
-log lines (startup, errors with their traceback) as JSON like the rest."""
+log lines (startup, errors with their traceback) and the connection pool's as
+JSON like the rest."""
 
 from __future__ import annotations
 
@@ -38,8 +39,10 @@ class Server(uvicorn.Server):
         self.should_exit = True
 
 
-def json_uvicorn_logs(level: int = logging.INFO) -> None:
-    """Render uvicorn's standard-library log records as JSON lines on stderr."""
+def json_library_logs(level: int = logging.INFO) -> None:
+    """Render uvicorn's and psycopg_pool's standard-library log records as JSON
+    lines on stderr (the pool logs each failed connection attempt during a
+    database outage, at WARNING; its INFO chatter stays out)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -47,8 +50,9 @@ def json_uvicorn_logs(level: int = logging.INFO) -> None:
         foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.processors.add_log_level,
                            structlog.processors.TimeStamper(fmt="iso", utc=True),
                            structlog.processors.format_exc_info]))
-    for name in ("uvicorn", "uvicorn.error"):
+    for name, name_level in (("uvicorn", level), ("uvicorn.error", level),
+                             ("psycopg.pool", max(level, logging.WARNING))):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.propagate = False
-        logger.setLevel(level)
+        logger.setLevel(name_level)

@@ -25,11 +25,18 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from eventsourcing.utils import get_topic
 
 from settlement.application import handlers
+from settlement.application.parties import (
+    Parties,
+    apply_party_command,
+    load_parties,
+    party_ids_of,
+)
 from settlement.core.commands import Command
 from settlement.core.errors import Conflict, SettlementError
 from settlement.core.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
 from settlement.escrow import Escrow, escrow_id
-from settlement.payouts import PAYOUT_RESULT_TYPES, PartyPayouts, apply_payout_result
+from settlement.parties import PARTY_TYPES, Party
+from settlement.payouts import PAYOUT_RESULT_TYPES, RETURNED, PartyPayouts, apply_payout_result
 from settlement.store import transcodings
 from settlement.store.recorder import CommandRecord, PositionUpdate, SettlementRecorder
 from settlement.store.repository import preload
@@ -61,6 +68,7 @@ class Batch:
     records: list[CommandRecord] = field(default_factory=list)
     escrows: dict[str, Escrow | None] = field(default_factory=dict)
     parties: dict[UUID, PartyPayouts] = field(default_factory=dict)  # payout streams
+    party_records: dict[str, Party | None] = field(default_factory=dict)  # by party id
 
 
 class SettlementApplication(Application[UUID]):
@@ -126,16 +134,22 @@ class SettlementApplication(Application[UUID]):
         if ahead is not None:
             seen.update((r.command_id, r) for r in ahead.records)
             batch.parties.update(ahead.parties)
+            batch.party_records.update(ahead.party_records)
             batch.escrows.update(_carried(commands, ahead.escrows))
         batch.escrows.update(self._absent_escrows(
             (c for c in commands if c.command_id not in seen), known=batch.escrows))
+        party_ids = party_ids_of(c for c in commands
+                                 if c.type in PARTY_TYPES and c.command_id not in seen)
+        batch.party_records.update(load_parties(self, party_ids - batch.party_records.keys()))
         for command in commands:
             prior = seen.get(command.command_id)
             if prior is not None:
                 batch.outcomes.append(self._repeat(command, prior))
                 continue
             if command.type in PAYOUT_RESULT_TYPES:
-                outcome, job_id = self._apply_payout_result(command, batch.parties), None
+                outcome, job_id = self._apply_payout_result(command, batch), None
+            elif command.type in PARTY_TYPES:
+                outcome, job_id = self._apply_party(command, batch.party_records), None
             else:
                 outcome, job_id = self._apply(command, batch.escrows)
             batch.outcomes.append(outcome)
@@ -187,10 +201,26 @@ class SettlementApplication(Application[UUID]):
         working[job_id] = escrow
         return Outcome(command, APPLIED, events=list(escrow.collect_events())), job_id
 
-    def _apply_payout_result(self, command: Command,
-                             parties: dict[UUID, PartyPayouts]) -> Outcome:
+    def _apply_payout_result(self, command: Command, batch: Batch) -> Outcome:
         try:
-            party = apply_payout_result(self.repository, command, parties)
+            party = apply_payout_result(self.repository, command, batch.parties)
+        except SettlementError as error:  # validated before emitting: nothing changed
+            return Outcome(command, REJECTED, error)
+        events: list[DomainEventProtocol[UUID]] = list(party.collect_events())
+        if command.type == RETURNED:  # the party is held until a new bank account
+            records = batch.party_records
+            if party.party_id not in records:
+                records.update(load_parties(self, [party.party_id]))
+            record = records[party.party_id]
+            if record is not None:
+                record.transfer_returned(command.data["payout_id"],
+                                         causation_id=command.command_id, at=command.time)
+                events += record.collect_events()
+        return Outcome(command, APPLIED, events=events)
+
+    def _apply_party(self, command: Command, parties: Parties) -> Outcome:
+        try:
+            party = apply_party_command(self, command, parties)
         except SettlementError as error:  # validated before emitting: nothing changed
             return Outcome(command, REJECTED, error)
         return Outcome(command, APPLIED, events=list(party.collect_events()))
@@ -208,6 +238,7 @@ class SettlementApplication(Application[UUID]):
         processing = ProcessingEvent[UUID]()
         processing.events = list(batch.events)
         changed: list[Aggregate] = [e for e in batch.escrows.values() if e is not None]
+        changed += [p for p in batch.party_records.values() if p is not None]
         processing.aggregates = {a.id: a for a in [*changed, *batch.parties.values()]}
         processing.saved_kwargs = {"commands": batch.records, "positions": positions}
         self._record(processing)

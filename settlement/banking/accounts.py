@@ -73,6 +73,14 @@ class BankAccount:
         """The account number as the API and console show it: `****567`."""
         return "****" + self.account_number[-3:]
 
+    def public(self) -> dict[str, str | None]:
+        """The account as it may leave the service outside a bank file: every field,
+        the number masked."""
+        return {"bank_code": self.bank_code, "branch_code": self.branch_code,
+                "account_type": self.account_type, "account_number": self.masked(),
+                "holder_kana": self.holder_kana, "bank_name_kana": self.bank_name_kana,
+                "branch_name_kana": self.branch_name_kana}
+
     def zengin_holder_name(self) -> str:
         """受取人名: the holder's name in the Zengin set, cut at 30 bytes;
         `NameNotRepresentable` (`name_not_representable`) if it has none."""

@@ -22,13 +22,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from settlement.api.app import ApiConfig, create_app
-    from settlement.api.server import Server, json_uvicorn_logs
+    from settlement.api.server import Server, json_library_logs
     from settlement.infra.config import split_addr
     from settlement.infra.logging import get_logger
     from settlement.infra.postgres import database
 
     log = get_logger(component="api")
-    json_uvicorn_logs()
+    json_library_logs()
     host, port = split_addr(settings.api_addr)
     if not settings.api_tokens:
         log.warning("api.no_tokens", hint="set SETTLEMENT_API_TOKENS: every request gets 401")

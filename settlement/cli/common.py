@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
@@ -13,6 +14,9 @@ from typing import TypeVar
 from settlement.core.times import NotAnInstant, parse_instant
 
 T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Set by SIGTERM or SIGINT outside the event loop (while a process starts or ends).
+_stop_requested = threading.Event()
 
 
 def add_loop_options(parser: argparse.ArgumentParser, *, batch_flag: str, batch_help: str,
@@ -30,9 +34,33 @@ async def until_signal(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
     batch and returns instead of being killed in the middle of one."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    if _stop_requested.is_set():  # asked before the loop ran
+        stop.set()
     return await run(stop)
+
+
+def catch_stop_signals() -> None:
+    """From now on SIGTERM and SIGINT only ask the process to stop (`stop_requested`,
+    and `stop` in `until_signal`), however early or late they come: a long-running
+    command stops with status 0, never killed by the signal's default action."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda signum, frame: _stop_requested.set())
+
+
+def stop_requested() -> bool:
+    return _stop_requested.is_set()
+
+
+def run_until_signal(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """`asyncio.run(until_signal(run))` with the signals caught before and after
+    (the event loop gives them back to their default actions when it closes)."""
+    catch_stop_signals()
+    try:
+        return asyncio.run(until_signal(run))
+    finally:
+        catch_stop_signals()
 
 
 def instant(text: str) -> datetime:

@@ -5,10 +5,14 @@ Heavy modules are imported by the command itself."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import asyncio
+from typing import TYPE_CHECKING, Any
 
-from settlement.cli.common import add_loop_options, until_signal
+from settlement.cli.common import add_loop_options, catch_stop_signals, run_until_signal
 from settlement.infra.config import Settings
+
+if TYPE_CHECKING:
+    from settlement.ingest.consumer import IngestStats
 
 
 def add_commands(commands: Any) -> None:
@@ -22,19 +26,41 @@ def add_commands(commands: Any) -> None:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
+    from settlement.infra.broker import kafka
+    from settlement.infra.postgres import database
+    from settlement.ingest.consumer import IngestStats
 
-    from settlement.infra.bootstrap import open_application, owner_env, tune_gc
-    from settlement.infra.broker import ensure_topics, kafka
+    catch_stop_signals()
+    with kafka(settings) as bootstrap, database(settings) as url:
+        stats = run_until_signal(lambda stop: _consume(args, settings, url, bootstrap, stop))
+    print(stats or IngestStats(), flush=True)
+    return 0
+
+
+async def _consume(args: argparse.Namespace, settings: Settings, url: str, bootstrap: str,
+                   stop: asyncio.Event) -> IngestStats | None:
+    """The consumer, once PostgreSQL and the broker answer; None if stopped first."""
+    from settlement.infra.bootstrap import owner_env, service_application, service_topics, tune_gc
+    from settlement.infra.liveness import Liveness
+    from settlement.infra.logging import get_logger
+    from settlement.infra.outage import Outages
     from settlement.infra.topics import Topics
     from settlement.ingest.consumer import Ingestor
 
     topics = Topics(settings.topic_prefix)
-    with kafka(settings) as bootstrap, open_application(settings, owner_env()) as app:
-        asyncio.run(ensure_topics(bootstrap, topics.all, partitions=args.partitions))
-        tune_gc()
-        ingestor = Ingestor(app, bootstrap, topics, group_id=args.group, client_id=args.client,
-                            batch_records_max=args.batch_records)
-        stats = asyncio.run(until_signal(lambda stop: ingestor.run(stop, args.idle_exit)))
-        print(stats, flush=True)
-    return 0
+    log = get_logger(component="ingest", group=args.group, client=args.client)
+    with Liveness(url, args.client, log, "ingest") as liveness:
+        outages = Outages(log, "ingest", liveness.waiting)
+        app = await service_application(url, settings, outages, stop, owner_env())
+        if app is None:
+            return None
+        try:
+            if not await service_topics(bootstrap, topics.all, args.partitions, outages, stop):
+                return None
+            tune_gc()
+            ingestor = Ingestor(app, bootstrap, topics, group_id=args.group,
+                                client_id=args.client, batch_records_max=args.batch_records,
+                                liveness=liveness)
+            return await ingestor.run(stop, args.idle_exit)
+        finally:
+            await asyncio.to_thread(app.close)

@@ -7,8 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from settlement.cli import api, audit, demo, ingest, payouts, projections, relay, run, timers
+from settlement.core.errors import ConfigError
 from settlement.infra.config import Settings
-from settlement.infra.logging import configure_logging
+from settlement.infra.logging import configure_logging, get_logger
+
+CONFIG_INVALID_EXIT = 2  # as argparse's for a bad command line
 
 # In the order `settlement --help` lists their commands.
 GROUPS = (demo, ingest, audit, relay, api, payouts, timers, run, projections)
@@ -25,7 +28,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging()
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        # One line naming the variable and entry at fault, not a traceback.
+        get_logger().error("config.invalid", error=str(exc))
+        return CONFIG_INVALID_EXIT
     result: int = args.func(args, settings)
     return result
 

@@ -6,10 +6,11 @@ projection, SPEC §8). Heavy modules are imported by the commands themselves."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from typing import Any
 
-from settlement.cli.common import add_loop_options, instant, until_signal
+from settlement.cli.common import add_loop_options, catch_stop_signals, instant, run_until_signal
 from settlement.infra.config import Settings
 
 
@@ -56,32 +57,56 @@ def add_commands(commands: Any) -> None:
 
 
 def _project(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-
-    import psycopg
-
-    from settlement.infra.bootstrap import application, tune_gc
-    from settlement.infra.broker import ensure_topics, kafka
+    from settlement.infra.broker import kafka
     from settlement.infra.postgres import database
+
+    catch_stop_signals()
+    with kafka(settings) as bootstrap, database(settings) as url:
+        snapshot = run_until_signal(lambda stop: _projecting(args, settings, url, bootstrap, stop))
+    if snapshot is not None:
+        print(json.dumps(snapshot), flush=True)
+    return 0
+
+
+async def _projecting(args: argparse.Namespace, settings: Settings, url: str, bootstrap: str,
+                      stop: asyncio.Event) -> dict[str, Any] | None:
+    """The projector, once PostgreSQL and the broker answer; its metrics at the end,
+    None if stopped first."""
+    from settlement.infra import pool
+    from settlement.infra.bootstrap import service_application, service_topics, tune_gc
+    from settlement.infra.liveness import Liveness
+    from settlement.infra.logging import get_logger
+    from settlement.infra.outage import DATABASE, Outages
     from settlement.infra.topics import Topics
     from settlement.projections.live.projector import Projector
 
     topics = Topics(settings.topic_prefix)
-    with kafka(settings) as bootstrap, database(settings) as url:
-        app = application(url, settings)
+    log = get_logger(component="projector", group=args.group, client=args.client)
+    with Liveness(url, args.client, log, "projector") as liveness:
+        outages = Outages(log, "projector", liveness.waiting)
+        app = await service_application(url, settings, outages, stop)  # the head, for the lag
+        if app is None:
+            return None
         try:
-            asyncio.run(ensure_topics(bootstrap, topics.all, partitions=args.partitions))
+            if not await service_topics(bootstrap, topics.all, args.partitions, outages, stop):
+                return None
             tune_gc()
-            with psycopg.connect(url, autocommit=True) as conn:
+            conn = await outages.run(
+                lambda: asyncio.to_thread(pool.connect, url, autocommit=True),
+                {DATABASE: lambda: asyncio.to_thread(pool.answers, url)}, stop)
+            if conn is None:
+                return None
+            try:
                 projector = Projector(conn, bootstrap, topics, schema_name=args.schema,
                                       group_id=args.group, client_id=args.client,
                                       batch_records_max=args.batch_records,
-                                      head=app.recorder.max_notification_id)
-                asyncio.run(until_signal(lambda stop: projector.run(stop, args.idle_exit)))
-                print(json.dumps(projector.snapshot()), flush=True)
+                                      head=app.recorder.max_notification_id, liveness=liveness)
+                await projector.run(stop, args.idle_exit)
+                return await asyncio.to_thread(projector.snapshot)
+            finally:
+                await asyncio.to_thread(conn.close)
         finally:
-            app.close()
-    return 0
+            await asyncio.to_thread(app.close)
 
 
 def _rebuild(args: argparse.Namespace, settings: Settings) -> int:

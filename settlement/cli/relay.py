@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from settlement.cli.common import add_loop_options, until_signal
+from settlement.cli.common import add_loop_options, catch_stop_signals, run_until_signal
 from settlement.infra.config import Settings
+
+if TYPE_CHECKING:
+    from settlement.relay.stats import RelayStats
 
 
 def add_commands(commands: Any) -> None:
@@ -47,26 +51,48 @@ def _position(text: str) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-
-    from settlement.infra.bootstrap import open_application, tune_gc
     from settlement.infra.broker import kafka
-    from settlement.infra.topics import Topics
-    from settlement.relay.service import BrokerDataLoss, Relay
+    from settlement.infra.postgres import database
+    from settlement.relay.service import BrokerDataLoss
 
-    with kafka(settings) as bootstrap, open_application(settings) as app:
-        tune_gc()
-        relay = Relay(app, bootstrap, Topics(settings.topic_prefix), args.name,
-                      batch_events_max=args.batch_events, partitions=args.partitions)
+    catch_stop_signals()
+    with kafka(settings) as bootstrap, database(settings) as url:
         try:
-            stats = asyncio.run(until_signal(lambda stop: relay.run(stop, args.idle_exit)))
+            stats = run_until_signal(lambda stop: _relaying(args, settings, url, bootstrap, stop))
         except BrokerDataLoss as lost:
             print(f"settlement relay: {lost}. Choose the first position to publish again, "
                   "run `settlement relay reset --from POSITION`, then start the relay.",
                   file=sys.stderr, flush=True)
             return 1
+    if stats is not None:
         print(json.dumps({"relay": args.name, **stats.as_dict()}), flush=True)
     return 0
+
+
+async def _relaying(args: argparse.Namespace, settings: Settings, url: str, bootstrap: str,
+                    stop: asyncio.Event) -> RelayStats | None:
+    """The relay, once PostgreSQL answers; None if stopped first."""
+    from settlement.infra.bootstrap import service_application, tune_gc
+    from settlement.infra.liveness import Liveness
+    from settlement.infra.logging import get_logger
+    from settlement.infra.outage import Outages
+    from settlement.infra.topics import Topics
+    from settlement.relay.service import Relay
+
+    log = get_logger(component="relay", relay=args.name)
+    with Liveness(url, args.name, log, "relay") as liveness:
+        outages = Outages(log, "relay", liveness.waiting)
+        app = await service_application(url, settings, outages, stop)
+        if app is None:
+            return None
+        try:
+            tune_gc()
+            relay = Relay(app, bootstrap, Topics(settings.topic_prefix), args.name,
+                          batch_events_max=args.batch_events, partitions=args.partitions,
+                          liveness=liveness)
+            return await relay.run(stop, args.idle_exit)
+        finally:
+            await asyncio.to_thread(app.close)
 
 
 def _reset(args: argparse.Namespace, settings: Settings) -> int:

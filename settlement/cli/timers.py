@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
-from settlement.cli.common import instant, until_signal
+from settlement.cli.common import catch_stop_signals, instant, run_until_signal
 from settlement.infra.config import Settings
 
 DEFAULT_INTERVAL_S = 60.0
@@ -34,11 +35,32 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _loop(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
+    from settlement.infra.postgres import database
 
-    from settlement.infra.bootstrap import open_application
+    catch_stop_signals()
+    with database(settings) as url:
+        run_until_signal(lambda stop: _looping(args, settings, url, stop))
+    return 0
+
+
+async def _looping(args: argparse.Namespace, settings: Settings, url: str,
+                   stop: asyncio.Event) -> None:
+    from settlement.infra.bootstrap import service_application
+    from settlement.infra.liveness import STALL_S, Liveness
+    from settlement.infra.logging import get_logger
+    from settlement.infra.outage import Outages
+    from settlement.payouts.policy import load_policy
     from settlement.timers.run import timer_loop
 
-    with open_application(settings) as app:
-        asyncio.run(until_signal(lambda stop: timer_loop(app, stop, args.interval)))
-    return 0
+    log = get_logger(component="timers")
+    # The loop turns once a pass: a wait between passes is not a stall.
+    with Liveness(url, "timers", log, "timers", stall_s=STALL_S + args.interval) as liveness:
+        app = await service_application(url, settings, Outages(log, "timers", liveness.waiting),
+                                        stop)
+        if app is None:
+            return
+        try:
+            await timer_loop(app, stop, args.interval, liveness=liveness,
+                             closings=load_policy(settings.payout_config_path))
+        finally:
+            await asyncio.to_thread(app.close)

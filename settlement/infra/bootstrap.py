@@ -6,13 +6,17 @@ broker) can be swapped by configuration alone.
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from settlement.application.app import SettlementApplication
 from settlement.core.fees import load_fee_plans
+from settlement.infra import pool
+from settlement.infra.broker import answers, ensure_topics
 from settlement.infra.config import Settings
+from settlement.infra.outage import BROKER, DATABASE, Outages
 from settlement.infra.postgres import database, pg_env
 
 
@@ -50,3 +54,36 @@ def open_application(settings: Settings,
             yield app
         finally:
             app.close()
+
+
+async def service_application(url: str, settings: Settings, outages: Outages,
+                              stop: asyncio.Event, env: Mapping[str, str] | None = None,
+                              ) -> SettlementApplication | None:
+    """The application of a long-running process (`settlement.infra.pool`'s bounds),
+    once the database answers: an outage at start-up is waited out like one later
+    (logged by `outages`). None if `stop` was set meanwhile."""
+
+    async def answers() -> None:
+        await asyncio.to_thread(pool.answers, url)
+
+    def make() -> SettlementApplication:
+        # Asked first: a pool opened on a database that is away keeps reconnecting
+        # in threads of its own.
+        pool.answers(url)
+        app = application(url, settings, {**pool.service_env(), **(env or {})})
+        pool.bound(app)
+        return app
+
+    async def opened() -> SettlementApplication:
+        return await asyncio.to_thread(make)
+
+    return await outages.run(opened, {DATABASE: answers}, stop)
+
+
+async def service_topics(bootstrap: str, names: Iterable[str], partitions: int,
+                         outages: Outages, stop: asyncio.Event) -> bool:
+    """`ensure_topics` once the broker answers (an outage waited out and logged by
+    `outages`); False if `stop` was set meanwhile."""
+    created = await outages.run(lambda: ensure_topics(bootstrap, names, partitions=partitions),
+                                {BROKER: lambda: answers(bootstrap)}, stop)
+    return created is not None

@@ -21,10 +21,12 @@ from typing import IO, Any
 import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from settlement.infra.config import Settings
+from settlement.infra.outage import BrokerUnavailable
 
 log = structlog.get_logger(__name__)
 _LOG_TAIL_BYTES_MAX = 4000
@@ -44,6 +46,12 @@ FETCH_BYTES_MAX = 16 * 1024 * 1024
 PARTITION_FETCH_BYTES_MAX = 2 * 1024 * 1024  # above the 256 KiB record limit
 # Real Kafka's minimum; a group (re)join waits about half of it, so keep it low.
 SESSION_TIMEOUT_MS = 6_000
+# A request the broker does not answer (it is paused, or the network is) fails
+# after this long rather than aiokafka's 40 s; above the session timeout, which
+# a group join may wait for.
+CONSUMER_REQUEST_TIMEOUT_MS = 15_000
+# How long a broker has to answer `answers`' metadata request.
+ANSWER_TIMEOUT_S = 3.0
 
 
 class BrokerStartError(RuntimeError):
@@ -197,14 +205,30 @@ def consumer(bootstrap: str, *, group_id: str, client_id: str,
         isolation_level="read_uncommitted", max_poll_records=batch_records_max,
         fetch_max_bytes=FETCH_BYTES_MAX, max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
         fetch_max_wait_ms=FETCH_WAIT_MS, fetch_min_bytes=FETCH_MIN_BYTES,
-        session_timeout_ms=SESSION_TIMEOUT_MS,
+        session_timeout_ms=SESSION_TIMEOUT_MS, request_timeout_ms=CONSUMER_REQUEST_TIMEOUT_MS,
         heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
         partition_assignment_strategy=(RoundRobinPartitionAssignor,),
     )
 
 
+async def answers(bootstrap: str, timeout_s: float = ANSWER_TIMEOUT_S) -> None:
+    """Raise BrokerUnavailable unless the broker answers a metadata request within
+    `timeout_s` (a paused broker accepts connections but answers nothing)."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, client_id="settlement-probe",
+                            request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout_s)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise BrokerUnavailable(f"{bootstrap} did not answer: {exc!r}") from exc
+    finally:
+        await client.close()
+
+
 # Kafka offsets are committed for monitoring only: at most this often per consumer.
 OFFSET_COMMIT_INTERVAL_S = 1.0
+# A commit waits for the group coordinator without end while the broker is away:
+# given up after this long (the next one carries the same offsets or later ones).
+OFFSET_COMMIT_TIMEOUT_S = 5.0
 
 
 class OffsetCommits:
@@ -222,6 +246,7 @@ class OffsetCommits:
         self._pending: dict[Any, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._now = asyncio.Event()
+        self._late: asyncio.Future[None] | None = None  # a commit the broker did not answer
 
     def note(self, offsets: Mapping[Any, int]) -> None:
         """Commit `offsets` (with those noted before, the later offset of a
@@ -247,11 +272,25 @@ class OffsetCommits:
                     await asyncio.wait_for(self._now.wait(), self._interval_s)
                 except TimeoutError:
                     pass
+            if self._late is not None and not self._late.done():
+                return  # the broker is not answering: what is noted goes with a later commit
             offsets, self._pending = self._pending, {}
-            try:
-                await self._consumer.commit(offsets)
-            except Exception as exc:
-                self._log.warning(self._event, error=str(exc))
+            commit = asyncio.ensure_future(self._consumer.commit(offsets))
+            done, _ = await asyncio.wait({commit}, timeout=OFFSET_COMMIT_TIMEOUT_S)
+            if done:
+                self._report(commit)
+                continue
+            # Not cancelled: aiokafka would go on committing in a task of its own whose
+            # failure nobody retrieves. This one ends when the broker answers or the
+            # consumer stops, and is reported then.
+            self._late = commit
+            commit.add_done_callback(self._report)
+            self._log.warning(self._event, error=f"no answer within {OFFSET_COMMIT_TIMEOUT_S} s")
+            return
+
+    def _report(self, commit: asyncio.Future[None]) -> None:
+        if not commit.cancelled() and (error := commit.exception()) is not None:
+            self._log.warning(self._event, error=str(error) or repr(error))
 
 
 def _free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from settlement.core.errors import ConfigError
 from settlement.core.fees import DEFAULT_FEE_PLANS
+from settlement.payouts.policy import DEFAULT_PAYOUT_CONFIG
 
 ENV_VARS = (
     "SETTLEMENT_DATABASE_URL",
@@ -18,10 +20,14 @@ ENV_VARS = (
     "SETTLEMENT_API_TOKENS",
     "SETTLEMENT_FEE_PLANS",
     "SETTLEMENT_TOPIC_PREFIX",
+    "SETTLEMENT_PAYOUT_CONFIG",
 )
 ROLES = frozenset({"finance", "auditor"})
 DEFAULT_API_ADDR = "127.0.0.1:8080"
 _TOPIC_PREFIX = re.compile(r"[A-Za-z0-9._-]{0,100}")
+# `sha256:<hex>:role`: the token's digest, so the configuration holds no secret.
+DIGEST_PREFIX = "sha256:"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -29,12 +35,15 @@ class Settings:
     database_url: str | None = None
     kafka_bootstrap: str | None = None
     api_addr: str = DEFAULT_API_ADDR
-    # repr=False: the tokens are secrets and Settings ends up in logs.
+    # credential (a plain token, or `sha256:<hex>` its digest) → role. repr=False:
+    # plain tokens are secrets and Settings ends up in logs.
     api_tokens: dict[str, str] = field(default_factory=dict, repr=False)
     fee_plans_path: Path = DEFAULT_FEE_PLANS
     # The prefix is prepended verbatim, so it carries its own separator ("prod.").
     topic_prefix: str = ""
     state_dir: Path = field(default_factory=lambda: Path.cwd() / ".settlement")
+    # Minimums, the Zengin requester and transfer fees (SPEC §11): a TOML file.
+    payout_config_path: Path = DEFAULT_PAYOUT_CONFIG
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -59,6 +68,7 @@ class Settings:
             fee_plans_path=Path(fee_plans) if fee_plans else DEFAULT_FEE_PLANS,
             topic_prefix=prefix,
             state_dir=Path.cwd() / ".settlement",
+            payout_config_path=Path(get("SETTLEMENT_PAYOUT_CONFIG") or DEFAULT_PAYOUT_CONFIG),
         )
 
     def topic(self, name: str) -> str:
@@ -66,8 +76,14 @@ class Settings:
 
 
 def parse_api_tokens(text: str) -> dict[str, str]:
-    """Parse `token:role,…`; error messages name entries by position, never by token."""
+    """Parse `token:role,…` and `sha256:<64 hex>:role,…` into credential → role.
+
+    A credential is a token as given (the older, plain form) or `sha256:<hex>`,
+    the digest of a token: the recommended form, since then the configuration
+    holds no secret. Error messages name entries by position, never by token.
+    """
     tokens: dict[str, str] = {}
+    by_digest: dict[str, str] = {}
     for number, entry in enumerate(text.split(","), start=1):
         if not entry.strip():
             continue  # A trailing comma is harmless.
@@ -79,12 +95,36 @@ def parse_api_tokens(text: str) -> dict[str, str]:
                 f"SETTLEMENT_API_TOKENS entry {number} has role {role!r}; "
                 f"roles are {', '.join(sorted(ROLES))}"
             )
-        if tokens.get(token, role) != role:
+        credential = _credential(token, number)
+        # A plain token and the digest of the same token are the same credential.
+        digest = token_digest(credential)
+        if by_digest.get(digest, role) != role:
             raise ConfigError(
                 f"SETTLEMENT_API_TOKENS entry {number} repeats a token with another role"
             )
-        tokens[token] = role
+        tokens[credential], by_digest[digest] = role, role
     return tokens
+
+
+def _credential(token: str, number: int) -> str:
+    if not token.startswith(DIGEST_PREFIX):
+        return token
+    digest = token.removeprefix(DIGEST_PREFIX).lower()
+    if not _SHA256_HEX.fullmatch(digest):
+        raise ConfigError(
+            f"SETTLEMENT_API_TOKENS entry {number} starts with {DIGEST_PREFIX!r} but is not "
+            f"'{DIGEST_PREFIX}<64 hex digits>:role' (compute one with "
+            "`printf %s TOKEN | sha256sum`)"
+        )
+    return DIGEST_PREFIX + digest
+
+
+def token_digest(credential: str) -> str:
+    """The SHA-256 hex digest a credential stands for: its own for `sha256:<hex>`,
+    else the digest of the plain token."""
+    if credential.startswith(DIGEST_PREFIX):
+        return credential.removeprefix(DIGEST_PREFIX)
+    return hashlib.sha256(credential.encode()).hexdigest()
 
 
 def split_addr(addr: str) -> tuple[str, int]:

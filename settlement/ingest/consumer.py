@@ -20,9 +20,16 @@ just before each stored position must be ones this service decided (their ids
 are recorded with the commands); if not, the partition is read again from its
 beginning, where every record already decided is a duplicate that changes
 nothing (`settlement.infra.probe`). The same check runs when a fetch shows a log
-that ends before our position. Left open: a running consumer whose first fetch
-after the loss finds the new log already past its position decides what it reads
-there before a rejoin sends it back (README).
+that ends before our position, and after the connection to the broker broke (a
+broker that lost its data was restarted): before anything a fetch brought after
+the break is decided, so a new log already past our position is caught too.
+
+PostgreSQL or the broker going away ends the consumer's session (its Kafka
+clients, and every batch not stored yet); the outage is logged once and waited
+out (`settlement.infra.outage`), and the next session starts from the positions
+stored in PostgreSQL, as a restart would; a broker that stops answering fetches
+is asked directly (`settlement.infra.watch`). Progress, lag and outages are
+reported to the process's `Liveness` (heartbeat and watchdog).
 
 Bad records never stop the stream: undecodable ones go to the topic's `.dlq`,
 business-rule rejections to `settlement.rejections`. Both are published and
@@ -33,14 +40,12 @@ ids are stable: consumers de-duplicate) but never lose them.
 from __future__ import annotations
 
 import asyncio
-import base64
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
@@ -53,19 +58,24 @@ from settlement.application.app import (
 )
 from settlement.core.commands import Command
 from settlement.core.errors import SettlementError
-from settlement.infra import broker, failpoints, probe
+from settlement.infra import broker, failpoints, pool, probe, watch
 from settlement.infra.broker import OffsetCommits
+from settlement.infra.liveness import Liveness
 from settlement.infra.logging import get_logger
-from settlement.infra.topics import Topics
+from settlement.infra.outage import BROKER, DATABASE, BrokerUnavailable, Outages, unless_stopped
+from settlement.infra.topics import INPUT_KINDS, Topics
+from settlement.infra.watch import BrokerWatch
 from settlement.ingest.decoding import BadRecord, decode, to_command
+from settlement.ingest.failures import dead_letter, rejection
 from settlement.store.recorder import PositionUpdate
 
 BATCH_RECORDS_MAX = 1_000
-POLL_TIMEOUT_MS = 200
 SEND_TIMEOUT_S = 30.0
 # Records before a stored position looked at on assignment: those of them that
 # decode must all be commands this service decided (bad records are not recorded).
 CHECKED_RECORDS = 16
+# Each Kafka client's stop, when the broker does not answer (a stop must not wait).
+CLOSE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -101,7 +111,8 @@ class _InFlight:
 class Ingestor:
     def __init__(self, app: SettlementApplication, bootstrap: str, topics: Topics, *,
                  group_id: str = "settlement-ingest", client_id: str = "settlement-ingest",
-                 batch_records_max: int = BATCH_RECORDS_MAX) -> None:
+                 batch_records_max: int = BATCH_RECORDS_MAX,
+                 liveness: Liveness | None = None) -> None:
         self.app, self.bootstrap, self.topics = app, bootstrap, topics
         self.group_id, self.client_id = group_id, client_id
         self.batch_records_max = batch_records_max
@@ -117,12 +128,31 @@ class Ingestor:
         self._inflight: _InFlight | None = None
         self._offsets: OffsetCommits | None = None  # Kafka's offsets (monitoring), per run
         self._generation = 0  # counts (re)assignments: a batch decided before one is void
-        self._kinds = {topics.jobs: "jobs", topics.payouts: "payouts"}
-        self._dlq = {topics.jobs: topics.jobs_dlq, topics.payouts: topics.payouts_dlq}
+        self._kinds = {topics.input(kind): kind for kind in INPUT_KINDS}
+        self._dlq = {topics.input(kind): topics.dlq(kind) for kind in INPUT_KINDS}
         self._active_at = 0.0  # last records or assignment (for idle_exit_s)
+        self.liveness = liveness or Liveness.off()
+        self._stop = asyncio.Event()  # the run's
+        self._failed: BaseException | None = None  # why an assignment failed: ends the session
+        self._joined = False  # the group gave this member its (maybe empty) assignment
+        self._breaks: probe.Breaks | None = None  # the session consumer's broken connections
+        self._breaks_seen = 0  # … when its logs were last looked at
+        self._watch = BrokerWatch(bootstrap, self.liveness)
+        self._assigning = asyncio.Lock()  # held while partitions are being sought
 
     async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> IngestStats:
-        """Consume until `stop` is set (or, with `idle_exit_s`, until that long idle)."""
+        """Consume until `stop` is set (or, with `idle_exit_s`, until that long idle),
+        waiting out every outage of PostgreSQL or the broker."""
+        self._stop = stop
+        outages = Outages(self.log, "ingest", self.liveness.waiting)
+        await outages.run(lambda: self._session(idle_exit_s),
+                          {DATABASE: lambda: asyncio.to_thread(pool.check, self.app),
+                           BROKER: lambda: broker.answers(self.bootstrap)}, stop)
+        return self.stats
+
+    async def _session(self, idle_exit_s: float | None) -> None:
+        """Kafka clients of their own, from the positions stored in PostgreSQL, until
+        stopped, idle or failed."""
         consumer = broker.consumer(self.bootstrap, group_id=self.group_id,
                                    client_id=self.client_id,
                                    batch_records_max=self.batch_records_max)
@@ -132,19 +162,25 @@ class Ingestor:
             max_batch_size=1024 * 1024, max_request_size=2 * 1024 * 1024,
         )
         self._offsets = OffsetCommits(consumer, self.log, "ingest.offset_commit_failed")
-        await producer.start()
-        await consumer.start()
+        self._breaks, self._failed, self._joined = probe.Breaks(consumer), None, False
+        self._watch.restart()
+        stop = self._stop
         try:
-            consumer.subscribe([self.topics.jobs, self.topics.payouts],
+            for client in (producer, consumer):
+                if not (await unless_stopped(client.start(), stop))[0]:
+                    return  # stopped while the broker was not answering
+            consumer.subscribe(list(self.topics.inputs),
                                listener=_SeekToStoredPositions(self, consumer))
             # Idle counts from the last records or the last assignment, whichever
             # is later: a slow group join must not count as idle time.
             self._active_at = time.monotonic()
             while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS,
-                                                 max_records=self.batch_records_max)
-                if await self._check_log_ends(consumer):
+                batches = await watch.poll(consumer, stop, self.batch_records_max)
+                if self._failed is not None:
+                    raise self._failed
+                if await self._check_logs(consumer):
                     continue  # sought back: what this poll brought comes again
+                await self._watch.check(consumer, self._joined, self._floor)
                 if any(batches.values()):
                     await self._process(consumer, producer, batches)
                     self._active_at = time.monotonic()
@@ -155,19 +191,42 @@ class Ingestor:
                         break
             await self._settle(consumer)
         finally:
-            await self.flush()  # on an error: no transaction may outlive the consumer
-            await self.flush_offsets()
-            await consumer.stop()
-            await producer.stop()
-        return self.stats
+            await self._end_session(consumer, producer)
+
+    async def _end_session(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        """However the session ended: the transaction in flight ends first (no
+        transaction may outlive the consumer; it counts if it was stored), then the
+        Kafka clients stop, each given CLOSE_TIMEOUT_S (the broker may be away)."""
+        await self.flush()
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None and not inflight.commit.cancelled() and \
+                inflight.commit.exception() is None:
+            self._count(inflight.decoded, inflight.batch.outcomes)
+        await self.flush_offsets()
+        for client in (consumer, producer):
+            with contextlib.suppress(Exception):  # given up: the clients are dropped
+                await asyncio.wait_for(client.stop(), CLOSE_TIMEOUT_S)
 
     # Assignment ------------------------------------------------------------------
 
     async def assigned(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
         """Seek every newly owned partition to its position stored in PostgreSQL, or
-        to its beginning when it is new to us or is no longer the log we read."""
+        to its beginning when it is new to us or is no longer the log we read.
+        One at a time (a rejoin's and the poll loop's may overlap). The partitions
+        are paused meanwhile: nothing is fetched from offsets nobody chose, or from
+        a log not looked at yet (what was fetched before is dropped by the seek),
+        and they stay paused if this fails (the session then ends)."""
+        async with self._assigning:
+            consumer.pause(*(partitions & consumer.assignment()))
+            await self._assign(consumer, partitions)
+            consumer.resume(*(partitions & consumer.assignment()))  # still ours
+
+    async def _assign(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
         await self.flush()
         self._generation += 1
+        self._joined = True
+        if self._breaks is not None:  # the logs are looked at now
+            self._breaks_seen = self._breaks.count
         # Another consumer may have moved our jobs on while we did not own them:
         # nothing cached may be trusted any more.
         self.app.reset_cache()
@@ -213,17 +272,30 @@ class Ingestor:
                                 "has an event id to check")
         return replaced
 
-    async def _check_log_ends(self, consumer: AIOKafkaConsumer) -> bool:
-        """True if a partition's log now ends before the records we decided (the
-        broker lost it, `probe.logs_ended`): then every owned partition was sought
-        back as on assignment, so the records already fetched are dropped and come
-        again."""
+    def revoked(self) -> None:
+        """The group takes the partitions back (a join follows)."""
+        self._joined = False
+
+    def assignment_failed(self, error: BaseException) -> None:
+        """An assignment could not seek (the database or the broker was away): the
+        session ends at the next poll, before anything fetched is decided."""
+        self._failed = error
+
+    async def _check_logs(self, consumer: AIOKafkaConsumer) -> bool:
+        """True if every owned partition was sought back as on assignment, so the
+        records already fetched are dropped and come again: a log now ends before
+        the records we decided (`probe.logs_ended`), or the connection to the broker
+        broke since the logs were last looked at (it may have lost them and have
+        had them written anew, past our positions, by now)."""
         lost = probe.logs_ended(consumer, self._floor)
-        if not lost:
-            return False
         for tp, end, floor in lost:
             self.log.warning("ingest.log_ended", topic=tp.topic, partition=tp.partition,
                              log_end=end, position=floor)
+        breaks = self._breaks.count - self._breaks_seen if self._breaks is not None else 0
+        if not lost and not (breaks and consumer.assignment()):
+            return False
+        if breaks:
+            self.log.info("ingest.broker_reconnected", broken_connections=breaks)
         await self._settle(consumer)
         await self.assigned(consumer, consumer.assignment())
         return True
@@ -270,7 +342,9 @@ class Ingestor:
                 # rebalance: the partitions were sought back, the records come again.
                 self.app.abandon(batch)
                 return
-            await self._publish_failures(producer, decoded, batch.outcomes)
+            if not await self._publish_failures(producer, decoded, batch.outcomes):
+                self.app.abandon(batch)  # stopped: read again by the next run
+                return
         except BaseException:
             self.app.abandon(batch)
             raise
@@ -298,6 +372,7 @@ class Ingestor:
             return False
         failpoints.hit("ingest.after_db_commit")
         self._count(inflight.decoded, inflight.batch.outcomes)
+        self.liveness.progressed()
         # Only monitoring depends on Kafka's offsets: committed in the background,
         # at most once a second, so the broker's round trip is not on the batch's path.
         assert self._offsets is not None, "made with the consumer (run)"
@@ -313,7 +388,7 @@ class Ingestor:
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded:
         try:
-            event = decode(record.value, self._kinds[record.topic])  # type: ignore[arg-type]
+            event = decode(record.value, self._kinds[record.topic])
             return _Decoded(record, to_command(event), None)
         except BadRecord as bad:
             return _Decoded(record, None, bad)
@@ -321,7 +396,21 @@ class Ingestor:
             return _Decoded(record, None, BadRecord(error.code, error.message))
 
     async def _publish_failures(self, producer: AIOKafkaProducer, decoded: Sequence[_Decoded],
-                                outcomes: Sequence[Outcome]) -> None:
+                                outcomes: Sequence[Outcome]) -> bool:
+        """Publish the batch's dead letters and rejections and wait for the broker's
+        acknowledgements; False if stopped first. Raises BrokerUnavailable if they
+        are not acknowledged within SEND_TIMEOUT_S."""
+        try:
+            published, _ = await unless_stopped(
+                asyncio.wait_for(self._publish(producer, decoded, outcomes), SEND_TIMEOUT_S),
+                self._stop)
+        except TimeoutError as exc:
+            raise BrokerUnavailable(
+                f"dead letters and rejections not acknowledged within {SEND_TIMEOUT_S} s") from exc
+        return published
+
+    async def _publish(self, producer: AIOKafkaProducer, decoded: Sequence[_Decoded],
+                       outcomes: Sequence[Outcome]) -> None:
         sends = []
         now = datetime.now(UTC).isoformat()
         for item in decoded:
@@ -342,7 +431,7 @@ class Ingestor:
                 self.log.info("ingest.rejected", event_id=outcome.command.command_id,
                               code=outcome.error.code, job_id=outcome.command.data.get("job_id"))
         if sends:
-            await asyncio.wait_for(asyncio.gather(*sends), SEND_TIMEOUT_S)
+            await asyncio.gather(*sends)
 
     def _count(self, decoded: Sequence[_Decoded], outcomes: Sequence[Outcome]) -> None:
         s = self.stats
@@ -367,33 +456,16 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):
         """Let the transaction in flight end; a batch decided but not started is
         dropped when the assignment changes. Kafka's offsets of what was stored are
         committed while the partitions are still ours."""
+        self.ingestor.revoked()
         await self.ingestor.flush()
         await self.ingestor.flush_offsets()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.ingestor.assigned(self.consumer, set(assigned))
+        try:
+            await self.ingestor.assigned(self.consumer, set(assigned))
+        except Exception as error:
+            # aiokafka would log this and fetch from offsets nobody chose: nothing is
+            # fetched, and the session ends at the next poll.
+            self.consumer.pause(*assigned)
+            self.ingestor.assignment_failed(error)
 
-
-def dead_letter(record: ConsumerRecord[bytes, bytes], error: BadRecord, now: str) -> bytes:
-    return orjson.dumps({
-        "original": base64.b64encode(record.value or b"").decode(),
-        "topic": record.topic, "partition": record.partition, "offset": record.offset,
-        "error": {"code": error.code, "message": error.message}, "received_at": now,
-    })
-
-
-def rejection(outcome: Outcome, record: ConsumerRecord[bytes, bytes], now: str) -> bytes:
-    assert outcome.error is not None
-    data: dict[str, Any] = {
-        "causation_id": outcome.command.command_id, "code": outcome.error.code,
-        "message": outcome.error.message, "topic": record.topic,
-        "partition": record.partition, "offset": record.offset,
-    }
-    if job_id := outcome.command.data.get("job_id"):
-        data["job_id"] = job_id
-    return orjson.dumps({
-        "specversion": "1.0", "type": "settlement.command_rejected",
-        "id": f"rejection:{record.topic}:{record.partition}:{record.offset}",
-        "source": "settlement/ingest", "subject": data.get("job_id"), "time": now,
-        "datacontenttype": "application/json", "data": data,
-    })

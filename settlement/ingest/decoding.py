@@ -52,6 +52,7 @@ MESSAGE_CHARS_MAX = 500
 SCHEMAS_DIR_ENV = "SETTLEMENT_SCHEMAS_DIR"
 SCHEMA_BASE_URI = "https://settlement.example/schemas/v1/"
 PAYOUT_TYPE_PREFIX = "payout."
+PARTY_TYPE_PREFIX = "party."
 _REF_DEPTH_MAX = 64
 # Schema files that describe no input event type.
 _NOT_INPUT = re.compile(r"^(defs|cloudevent|dlq|settlement\..*)\.json$")
@@ -116,8 +117,10 @@ def to_command(event: CloudEvent) -> Command:
 
 
 def topic_kind_of(type_: str) -> TopicKind:
-    """The input topic an event type arrives on (SPEC §3)."""
-    return "payouts" if type_.startswith(PAYOUT_TYPE_PREFIX) else "jobs"
+    """The input topic an event type arrives on (SPEC §3, §10)."""
+    if type_.startswith(PAYOUT_TYPE_PREFIX):
+        return "payouts"
+    return "parties" if type_.startswith(PARTY_TYPE_PREFIX) else "jobs"
 
 
 # --- parsing -------------------------------------------------------------------------

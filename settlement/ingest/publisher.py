@@ -19,6 +19,8 @@ from settlement.ingest.decoding import BadRecord, decode, topic_kind_of
 # A send whose delivery nobody awaited yet; flushed once this many pile up, so a
 # long publishing run holds a bounded number of futures.
 PENDING_SENDS_MAX = 10_000
+# What each input topic is keyed by (SPEC §3, §10).
+KEY_FIELDS = {"jobs": "job_id", "payouts": "payout_id", "parties": "party_id"}
 # Room for the largest record the decoder accepts (256 KiB) with the batch header.
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -38,7 +40,8 @@ def _key_bytes(key: str | None) -> bytes | None:
 
 
 class MarketplacePublisher:
-    """An async producer of marketplace events, keyed by job (payout events by payout).
+    """An async producer of marketplace events, keyed by job (payout events by payout,
+    party events by party).
 
     `publish` queues a record; `flush` (and leaving the context) waits until every
     queued record is acknowledged by all in-sync replicas and raises the first
@@ -97,14 +100,15 @@ class MarketplacePublisher:
         await self._producer.stop()
 
     async def publish(self, event: Mapping[str, Any]) -> None:
-        """Queue `event` on its topic, keyed by `data.job_id` (`data.payout_id`).
+        """Queue `event` on its topic, keyed by `data.job_id` (`data.payout_id`,
+        `data.party_id`).
 
         Raises BadRecord, and sends nothing, when the service would refuse the event.
         """
         value = encode_event(event)
         kind = topic_kind_of(str(event.get("type", "")))
         decoded = decode(value, kind)
-        key = decoded.data["payout_id"] if kind == "payouts" else decoded.data["job_id"]
+        key = decoded.data[KEY_FIELDS[kind]]
         await self._send(self.topics.input(kind), key, value)
 
     async def publish_raw(self, topic: str, key: str | None, value: bytes | None) -> None:

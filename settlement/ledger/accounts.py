@@ -7,6 +7,7 @@ PAYOUTS_IN_TRANSIT = "liabilities:payouts_in_transit"
 CONSUMPTION_TAX = "liabilities:consumption_tax"
 REVENUE_WORKER_FEES = "revenue:platform_fees:worker"
 REVENUE_CLIENT_FEES = "revenue:platform_fees:client"
+REVENUE_TRANSFER_FEES = "revenue:transfer_fees"  # charged to payees, net of tax (Part II)
 
 
 def escrow(job_id: str) -> str:

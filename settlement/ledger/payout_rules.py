@@ -3,6 +3,11 @@
 Payout P initiated → Dr worker_payable (or client_refundable) P; Cr
 payouts_in_transit P. Settled → Dr payouts_in_transit P; Cr cash P. Failed →
 Dr payouts_in_transit P; Cr the payable/refundable account it came from.
+
+With a payee-borne transfer fee f (tax-included, its tax t; Part II): Cr
+payouts_in_transit P−f; Cr revenue:transfer_fees f−t; Cr consumption_tax t,
+and the amount sent S = P−f is what settles; a failure reverses every line.
+Returned after settlement → Dr cash S; Cr the account P came from S.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from typing import Literal
 
 from settlement.core.money import Money
 from settlement.ledger import accounts
-from settlement.ledger.posting import Posting, check_balanced
+from settlement.ledger.posting import Posting, Side, check_balanced
 
 PartyType = Literal["worker", "client"]
 WORKER: PartyType = "worker"
@@ -51,3 +56,31 @@ def settled_postings(amount: Money) -> list[Posting]:
 
 def failed_postings(account: str, amount: Money) -> list[Posting]:
     return _pair(accounts.PAYOUTS_IN_TRANSIT, account, amount)
+
+
+def _lines(*lines: tuple[str, Side, Money]) -> list[Posting]:
+    """The lines with a positive amount (zero lines are omitted), checked."""
+    kept = [Posting(account, side, amount) for account, side, amount in lines
+            if amount.amount != 0]
+    check_balanced(kept)  # also refuses a negative amount
+    return kept
+
+
+def initiated_with_fee(account: str, amount: Money, fee: Money, fee_tax: Money) -> list[Posting]:
+    """Payout `amount` out of `account` with a payee-borne `fee` (tax-included, its
+    tax `fee_tax`): in transit only the amount sent."""
+    return _lines((account, "debit", amount),
+                  (accounts.PAYOUTS_IN_TRANSIT, "credit", amount - fee),
+                  (accounts.REVENUE_TRANSFER_FEES, "credit", fee - fee_tax),
+                  (accounts.CONSUMPTION_TAX, "credit", fee_tax))
+
+
+def failed_with_fee(account: str, amount: Money, fee: Money, fee_tax: Money) -> list[Posting]:
+    """Every line of `initiated_with_fee` reversed."""
+    return [Posting(p.account, "credit" if p.side == "debit" else "debit", p.amount)
+            for p in initiated_with_fee(account, amount, fee, fee_tax)]
+
+
+def returned_postings(account: str, sent: Money) -> list[Posting]:
+    """A settled transfer the bank sent back: cash → the account it came from."""
+    return _pair(accounts.SAFEGUARDED_CASH, account, sent)

@@ -16,6 +16,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from settlement.banking.accounts import BankAccount
 from settlement.core.commands import identifier
 from settlement.core.errors import InvalidInput, NotFound, Rejected
 from settlement.core.money import Money
@@ -23,9 +24,10 @@ from settlement.ledger.payout_rules import (
     CLIENT,
     WORKER,
     PartyType,
-    failed_postings,
-    initiated_postings,
+    failed_with_fee,
+    initiated_with_fee,
     payout_account,
+    returned_postings,
     settled_postings,
 )
 from settlement.payouts import events as ev
@@ -45,6 +47,7 @@ class PartyPayouts(Aggregate):
         self.party_id = party_id
         self.account = payout_account(party_type, party_id)
         self.payouts: dict[str, ev.Payout] = {}
+        self.holds: dict[tuple[str, str], ev.Hold] = {}  # (run id, currency) → hold
         self.as_of_position = 0  # of the latest payout: later ones may not decide on less
 
     @classmethod
@@ -58,19 +61,26 @@ class PartyPayouts(Aggregate):
                            causation_id=run_causation(run_id), postings=[])
 
     def initiate(self, run_id: str, amount: Money, as_of_position: int, at: datetime,
-                 items: Sequence[Mapping[str, str]] = ()) -> str:
+                 items: Sequence[Mapping[str, str]] = (), *,
+                 bank_account: BankAccount | None = None,
+                 fee: Money | None = None, fee_tax: Money | None = None) -> str:
         """Pay `amount` out of the party's account, decided on the ledger as of
         `as_of_position`; returns the payout id. `items`: what it pays,
-        `{job_id, item_id, amount}` each.
+        `{job_id, item_id, amount}` each; `bank_account`: where it is sent;
+        `fee`, `fee_tax`: a payee-borne transfer fee (tax-included) and its tax.
 
         Rejections, in order: invalid_identifier (run id), payout_exists,
-        payout_not_positive, stale_balance, too_many_payouts.
+        payout_not_positive, fee_exceeds_payout, stale_balance, too_many_payouts.
         """
+        fee = fee if fee is not None else Money(0, amount.currency)
+        fee_tax = fee_tax if fee_tax is not None else Money(0, amount.currency)
         payout_id = payout_id_of(run_id, self.party_type, self.party_id, amount.currency.code)
         if payout_id in self.payouts:
             raise Rejected(f"payout {payout_id} exists", "payout_exists")
         if amount.amount <= 0:
             raise Rejected(f"payout of {amount.amount} is not positive", "payout_not_positive")
+        if not 0 <= fee_tax.amount <= fee.amount < amount.amount:
+            raise Rejected("a transfer fee must leave something to send", "fee_exceeds_payout")
         if as_of_position < self.as_of_position:
             raise Rejected(f"balance as of position {as_of_position} is older than the last "
                            f"payout's ({self.as_of_position})", "stale_balance")
@@ -80,32 +90,68 @@ class PartyPayouts(Aggregate):
         self._emit(ev.PayoutInitiated, payout_id, run_causation(run_id), at,
                    account=self.account, amount=amount, as_of_position=as_of_position,
                    run_id=run_id, items=[dict(item) for item in items],
-                   postings=initiated_postings(self.account, amount))
+                   bank_account=bank_account, transfer_fee=fee, transfer_fee_tax=fee_tax,
+                   postings=initiated_with_fee(self.account, amount, fee, fee_tax))
         return payout_id
+
+    def hold(self, run_id: str, amount: Money, reason: str, due_by: datetime | None,
+             at: datetime) -> None:
+        """Record that run `run_id` leaves `amount` payable, and why (`hold_exists`
+        if it already said so for this currency)."""
+        if (run_id, amount.currency.code) in self.holds:
+            raise Rejected(f"run {run_id} already held {self.account}", "hold_exists")
+        self.trigger_event(ev.PayoutHeld, timestamp=at, party_type=self.party_type,
+                           party_id=self.party_id, run_id=run_id, amount=amount,
+                           reason=reason, due_by=due_by, causation_id=run_causation(run_id),
+                           postings=[])
 
     def settle(self, payout_id: str, bank_ref: str, *, causation_id: str, at: datetime) -> None:
         """The bank paid it: in transit → cash. Rejections as `_initiated`."""
         payout = self._initiated(payout_id)
         self._emit(ev.PayoutSettled, payout_id, causation_id, at, bank_ref=bank_ref,
-                   amount=payout.amount, postings=settled_postings(payout.amount))
+                   amount=payout.sent, postings=settled_postings(payout.sent))
 
     def fail(self, payout_id: str, reason: str, *, causation_id: str, at: datetime) -> None:
-        """The bank refused it: in transit → back to the account it came from."""
+        """The bank refused it: every line reversed, the payable back where it was."""
         payout = self._initiated(payout_id)
+        zero = Money(0, payout.amount.currency)
         self._emit(ev.PayoutFailed, payout_id, causation_id, at, reason=reason,
                    account=payout.account, amount=payout.amount,
-                   postings=failed_postings(payout.account, payout.amount))
+                   postings=failed_with_fee(payout.account, payout.amount,
+                                            payout.transfer_fee or zero,
+                                            payout.transfer_fee_tax or zero))
 
-    def _initiated(self, payout_id: str) -> ev.Payout:
-        """Rejections, in order: unknown_payout, payout_already_settled, payout_already_failed."""
+    def return_(self, payout_id: str, reason: str, *, causation_id: str,
+                at: datetime) -> None:
+        """The bank sent a settled transfer back: what was sent is payable again.
+        Rejections, in order: unknown_payout, payout_not_settled (still
+        initiated), payout_already_failed, payout_already_returned."""
+        payout = self._payout(payout_id)
+        if payout.status != ev.SETTLED:
+            self._refuse_status(payout, "payout_not_settled")
+        self._emit(ev.PayoutReturned, payout_id, causation_id, at, reason=reason,
+                   account=payout.account, amount=payout.sent,
+                   postings=returned_postings(payout.account, payout.sent))
+
+    def _payout(self, payout_id: str) -> ev.Payout:
         payout = self.payouts.get(payout_id)
         if payout is None:
             raise NotFound(f"unknown payout {payout_id}", "unknown_payout")
-        if payout.status == ev.SETTLED:
-            raise Rejected(f"payout {payout_id} is already settled", "payout_already_settled")
-        if payout.status == ev.FAILED:
-            raise Rejected(f"payout {payout_id} has already failed", "payout_already_failed")
         return payout
+
+    def _initiated(self, payout_id: str) -> ev.Payout:
+        """Rejections, in order: unknown_payout, payout_already_settled,
+        payout_already_failed, payout_already_returned."""
+        payout = self._payout(payout_id)
+        if payout.status != ev.INITIATED:
+            self._refuse_status(payout, "")
+        return payout
+
+    @staticmethod
+    def _refuse_status(payout: ev.Payout, initiated_code: str) -> None:
+        codes = {ev.INITIATED: initiated_code, ev.SETTLED: "payout_already_settled",
+                 ev.FAILED: "payout_already_failed", ev.RETURNED: "payout_already_returned"}
+        raise Rejected(f"payout {payout.payout_id} is {payout.status}", codes[payout.status])
 
     def _emit(self, event_class: type[ev.PayoutEvent], payout_id: str, causation_id: str,
               at: datetime, **fields: Any) -> None:
@@ -116,8 +162,12 @@ class PartyPayouts(Aggregate):
     def payouts_of_run(self, run_id: str) -> list[ev.Payout]:
         return [p for p in self.payouts.values() if p.run_id == run_id]
 
+    def holds_of_run(self, run_id: str) -> list[ev.Hold]:
+        return [h for (run, _), h in sorted(self.holds.items()) if run == run_id]
+
     def state_digest(self) -> dict[str, Any]:
         """Everything observable about the stream, for comparing live and replayed."""
         return {"id": str(self.id), "version": self.version, "party_type": self.party_type,
                 "party_id": self.party_id, "as_of_position": self.as_of_position,
-                "payouts": {k: vars(v).copy() for k, v in self.payouts.items()}}
+                "payouts": {k: vars(v).copy() for k, v in self.payouts.items()},
+                "holds": {f"{r}:{c}": vars(h).copy() for (r, c), h in self.holds.items()}}

@@ -5,7 +5,13 @@ Every payout event carries `payout_id`, the party, `causation_id` (the payout
 run or the bank's result) and `postings` (SPEC §6). The stream's opening event
 moves no money and names no payout. A `PayoutInitiated` lists the `items` it
 pays: `{job_id, item_id, amount}` (amount a decimal string), the releases (or
-refunds) credited to the account and not yet in a live payout.
+refunds) credited to the account and not yet in a live payout, and (Part II)
+the bank account it is sent to, as the run's snapshot saw it, and the
+payee-borne transfer fee with its tax (zero unless the party bears fees).
+Payouts stored before Part II carry neither: they read as None.
+
+`PayoutHeld` records that a run did not pay a party in a currency, and why
+(SPEC §11 holds, or `below_minimum`: carried over); it names no payout.
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ from typing import TYPE_CHECKING
 
 from eventsourcing.domain import Aggregate
 
+from settlement.banking.accounts import BankAccount
 from settlement.core.money import Money
 from settlement.ledger.posting import Posting
 
 if TYPE_CHECKING:
     from settlement.payouts.aggregate import PartyPayouts
 
-INITIATED, SETTLED, FAILED = "initiated", "settled", "failed"
+INITIATED, SETTLED, FAILED, RETURNED = "initiated", "settled", "failed", "returned"
 
 
 @dataclass
@@ -39,6 +46,24 @@ class Payout:
     status: str = INITIATED
     bank_ref: str | None = None
     reason: str | None = None
+    bank_account: BankAccount | None = None
+    transfer_fee: Money | None = None
+    transfer_fee_tax: Money | None = None
+
+    @property
+    def sent(self) -> Money:
+        """What the bank transfers: the amount less a payee-borne fee."""
+        return self.amount if self.transfer_fee is None else self.amount - self.transfer_fee
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A party a run did not pay in a currency, and why."""
+
+    run_id: str
+    amount: Money
+    reason: str
+    due_by: datetime | None
 
 
 class PartyPayoutsOpened(Aggregate.Created):
@@ -62,11 +87,15 @@ class PayoutInitiated(PayoutEvent):
     as_of_position: int
     run_id: str
     items: list[dict[str, str]]
+    bank_account: BankAccount | None = None
+    transfer_fee: Money | None = None
+    transfer_fee_tax: Money | None = None
 
     def apply(self, aggregate: PartyPayouts) -> None:
         aggregate.payouts[self.payout_id] = Payout(
             self.payout_id, self.run_id, self.account, self.amount, self.as_of_position,
-            self.timestamp, list(self.items))
+            self.timestamp, list(self.items), bank_account=self.bank_account,
+            transfer_fee=self.transfer_fee, transfer_fee_tax=self.transfer_fee_tax)
         aggregate.as_of_position = self.as_of_position
 
 
@@ -89,4 +118,34 @@ class PayoutFailed(PayoutEvent):
         payout.status, payout.reason = FAILED, self.reason
 
 
-PARTY_PAYOUTS_EVENTS = (PartyPayoutsOpened, PayoutEvent)
+class PayoutReturned(PayoutEvent):
+    """The bank sent a settled transfer back (組戻し, 振込不能): `amount` is what
+    was sent; it is payable again, and the items too."""
+
+    reason: str
+    account: str
+    amount: Money
+
+    def apply(self, aggregate: PartyPayouts) -> None:
+        payout = aggregate.payouts[self.payout_id]
+        payout.status, payout.reason = RETURNED, self.reason
+
+
+class PayoutHeld(Aggregate.Event):
+    """A run left the party's payable in `currency` where it is (`amount`)."""
+
+    party_type: str
+    party_id: str
+    run_id: str
+    amount: Money
+    reason: str
+    due_by: datetime | None  # the earliest of its items' payment deadlines
+    causation_id: str
+    postings: list[Posting]
+
+    def apply(self, aggregate: PartyPayouts) -> None:
+        aggregate.holds[(self.run_id, self.amount.currency.code)] = Hold(
+            self.run_id, self.amount, self.reason, self.due_by)
+
+
+PARTY_PAYOUTS_EVENTS = (PartyPayoutsOpened, PayoutEvent, PayoutHeld)

@@ -1,5 +1,6 @@
-"""Payout results from the bank (`payout.settled`, `payout.failed`, SPEC §3): one
-small handler that finds the payout's stream and settles or fails the payout.
+"""Payout results from the bank (`payout.settled`, `payout.failed`,
+`payout.returned`, SPEC §3): one small handler that finds the payout's stream
+and settles, fails or returns the payout.
 
 Streams are read from the event store, never from the repository's cache: a
 consumer that owns its escrows caches without fast-forwarding, but payouts are
@@ -19,8 +20,8 @@ from settlement.core.errors import NotFound, Rejected
 from settlement.payouts.aggregate import PartyPayouts
 from settlement.payouts.ids import stream_of_payout
 
-SETTLED, FAILED = "payout.settled", "payout.failed"
-PAYOUT_RESULT_TYPES = frozenset({SETTLED, FAILED})
+SETTLED, FAILED, RETURNED = "payout.settled", "payout.failed", "payout.returned"
+PAYOUT_RESULT_TYPES = frozenset({SETTLED, FAILED, RETURNED})
 
 
 def load_party(repository: Repository[UUID], stream_id: UUID) -> PartyPayouts | None:
@@ -38,21 +39,25 @@ def apply_payout_result(repository: Repository[UUID], command: c.Command,
     `working` holds the streams a batch has changed but not stored yet, so two
     results for one party in the same batch see each other. Rejections, in
     order: the fields' codes (invalid_identifier, missing_field, invalid_field),
-    unknown_payout, then the stream's (payout_already_settled, payout_already_failed).
+    unknown_payout, then the stream's (payout_already_settled, payout_already_failed,
+    payout_already_returned, and for a return payout_not_settled).
     """
     data = command.data
     payout_id = c.ident(data, "payout_id")
     if command.type == SETTLED:
         detail = c.ident(data, "bank_ref")
-    elif command.type == FAILED:
+    elif command.type in (FAILED, RETURNED):
         detail = c.text(data, "reason")
     else:
         raise Rejected(f"{command.type!r} is not a payout result", "unknown_type")
     party = _party(repository, payout_id, working if working is not None else {})
+    cause, at = command.command_id, command.time
     if command.type == SETTLED:
-        party.settle(payout_id, detail, causation_id=command.command_id, at=command.time)
+        party.settle(payout_id, detail, causation_id=cause, at=at)
+    elif command.type == FAILED:
+        party.fail(payout_id, detail, causation_id=cause, at=at)
     else:
-        party.fail(payout_id, detail, causation_id=command.command_id, at=command.time)
+        party.return_(payout_id, detail, causation_id=cause, at=at)
     return party
 
 

@@ -23,12 +23,16 @@ from uuid import UUID
 
 import orjson
 
+from settlement.banking.accounts import BankAccount
 from settlement.core.money import Money, exponent, format_amount
 from settlement.ledger.posting import Posting
 
 SOURCE = "settlement"
 _BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic",
                 "job_id", "payout_id", "causation_id", "postings"}
+# What each kind of event is keyed by, in this order (SPEC §4, §14): a payout
+# event names its party too, but all of one payout's events share its id.
+_KEYS = ("job_id", "payout_id", "party_id", "run_id")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 Chain = tuple[str, str]  # (hash, prev_hash) of a stored event
 
@@ -42,6 +46,8 @@ def wire(value: Any) -> Any:
     """A value as JSON can carry it exactly."""
     if isinstance(value, Money):
         return {"amount": format_amount(value), "currency": value.currency.code}
+    if isinstance(value, BankAccount):
+        return value.public()  # only bank files carry account numbers whole (SPEC §10)
     if isinstance(value, Posting):
         return {"account": value.account, "side": value.side,
                 "amount": format_amount(value.amount), "currency": value.amount.currency.code}
@@ -63,11 +69,13 @@ def event_id(position: int) -> str:
 
 
 def stream_key(event: Any) -> tuple[str, str]:
-    """What an event is keyed by (SPEC §4): `("job_id", …)` for an escrow event,
-    `("payout_id", …)` for a payout event."""
-    if hasattr(event, "job_id"):
-        return "job_id", event.job_id
-    return "payout_id", event.payout_id
+    """What an event is keyed by (SPEC §4, §14): `("job_id", …)` for an escrow
+    event, `("payout_id", …)` for a payout event, `("party_id", …)` for a party
+    event or a hold, `("run_id", …)` for a payout run's."""
+    for name in _KEYS:
+        if hasattr(event, name):
+            return name, getattr(event, name)
+    raise ValueError(f"{type(event).__name__} names none of {_KEYS}")
 
 
 def to_cloud_event(position: int, event: Any, chain: Chain | None = None) -> dict[str, Any]:

@@ -9,7 +9,9 @@ import orjson
 from eventsourcing.persistence import Mapper, Notification
 
 from settlement.escrow.events import EscrowEvent, Opened
-from settlement.payouts.events import PayoutEvent
+from settlement.parties.events import PARTY_EVENTS
+from settlement.payouts.events import PayoutEvent, PayoutHeld
+from settlement.payouts.runs import RUN_EVENTS
 from settlement.relay.cloudevents import Chain, stored_cloud_event, to_cloud_event
 
 # Far above any escrow event (ingestion refuses input records above 256 KiB) and
@@ -24,17 +26,21 @@ class RecordTooLarge(ValueError):
 @dataclass(frozen=True)
 class OutRecord:
     """One record for `settlement.events`: the key is the job id (payout events:
-    the payout id) in UTF-8."""
+    the payout id; party events and holds: the party id; a payout run's: the run
+    id) in UTF-8."""
 
     position: int
     key: bytes
     value: bytes
 
 
+_PUBLISHED = (EscrowEvent, Opened, PayoutEvent, PayoutHeld, *PARTY_EVENTS, *RUN_EVENTS)
+
+
 def is_settlement_event(event: object) -> bool:
-    """Whether `event` is published: escrow and payout events (a payout stream's
-    opening, which moves no money and names no payout, is not)."""
-    return isinstance(event, EscrowEvent | Opened | PayoutEvent)
+    """Whether `event` is published: escrow, payout, party and payout run events (a
+    payout stream's opening, which moves no money and names no payout, is not)."""
+    return isinstance(event, _PUBLISHED)
 
 
 def published(mapper: Mapper[Any], stored: Notification,

@@ -1,9 +1,17 @@
 """The relay: follow the notification log, publish a batch, await every
-acknowledgement, then store the batch's last position (at-least-once)."""
+acknowledgement, then store the batch's last position (at-least-once).
+
+PostgreSQL or the broker going away ends the relay's session (its producer and
+its subscription to the log); the outage is logged once and waited out
+(`settlement.infra.outage`), and the next session follows the log again from
+the stored position: a batch not acknowledged, or acknowledged but whose
+position was not stored, is published again (consumers de-duplicate by id).
+Progress and lag go to the process's `Liveness` (heartbeat and watchdog)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 
@@ -15,9 +23,11 @@ from eventsourcing.persistence import Notification
 from structlog.typing import FilteringBoundLogger
 
 from settlement.application.app import SettlementApplication
-from settlement.infra import failpoints
-from settlement.infra.broker import ensure_topics
+from settlement.infra import failpoints, pool
+from settlement.infra.broker import answers, ensure_topics
+from settlement.infra.liveness import Liveness
 from settlement.infra.logging import get_logger
+from settlement.infra.outage import BROKER, DATABASE, BrokerUnavailable, Outages, unless_stopped
 from settlement.infra.topics import Topics
 from settlement.relay.follower import Follower
 from settlement.relay.offsets import OffsetWatch
@@ -32,6 +42,7 @@ WAIT_S = 0.2  # the longest wait for new events, so a stop is seen promptly
 SEND_TIMEOUT_S = 30.0
 PROGRESS_EVERY_EVENTS = 10_000
 REQUEST_BYTES_MAX = 2 * 1024 * 1024  # above RECORD_BYTES_MAX
+CLOSE_TIMEOUT_S = 2.0  # the producer's stop, when the broker is away
 
 
 class BrokerDataLoss(RuntimeError):
@@ -42,7 +53,8 @@ class BrokerDataLoss(RuntimeError):
 class Relay:
     def __init__(self, app: SettlementApplication, bootstrap: str, topics: Topics,
                  name: str = "relay", *, batch_events_max: int = BATCH_EVENTS_MAX,
-                 partitions: int = 4, progress_every: int = PROGRESS_EVERY_EVENTS) -> None:
+                 partitions: int = 4, progress_every: int = PROGRESS_EVERY_EVENTS,
+                 liveness: Liveness | None = None) -> None:
         if not 0 < batch_events_max <= BATCH_EVENTS_LIMIT:
             raise ValueError(f"batch_events_max must be 1 to {BATCH_EVENTS_LIMIT}")
         self.app, self.bootstrap, self.topic, self.name = app, bootstrap, topics.events, name
@@ -55,26 +67,40 @@ class Relay:
         self._offsets = OffsetWatch()
         self._created_topic = False  # by this run: the broker had lost it
         self._progress_at = progress_every
+        self.liveness = liveness or Liveness.off()
+        self._stop = asyncio.Event()  # the run's
 
     async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> RelayStats:
         """Publish until `stop` is set (or, with `idle_exit_s`, until that long without
-        new events). Raises BrokerDataLoss, and stores nothing more, if the broker lost
-        what it had acknowledged: an operator then chooses where to start again."""
-        await self.prepare()
-        producer = self._producer()
-        await producer.start()
-        try:
-            while not await self._follow(producer, stop, idle_exit_s):
-                pass  # the stored position moved under this relay: follow from it
-        finally:
-            await producer.stop()
+        new events), waiting out every outage of PostgreSQL or the broker. Raises
+        BrokerDataLoss, and stores nothing more, if the broker lost what it had
+        acknowledged: an operator then chooses where to start again."""
+        self._stop = stop
+        outages = Outages(self.log, "relay", self.liveness.waiting)
+        await outages.run(lambda: self._session(idle_exit_s),
+                          {DATABASE: lambda: asyncio.to_thread(pool.check, self.app),
+                           BROKER: lambda: answers(self.bootstrap)}, stop)
         self.log.info("relay.stopped", **self.stats.as_dict())
         return self.stats
+
+    async def _session(self, idle_exit_s: float | None) -> None:
+        """A producer of its own, following the log from the stored position, until
+        stopped, idle or failed."""
+        await self.prepare()
+        producer = self._producer()
+        try:
+            if not (await unless_stopped(producer.start(), self._stop))[0]:
+                return  # stopped while the broker was not answering
+            while not await self._follow(producer, self._stop, idle_exit_s):
+                pass  # the stored position moved under this relay: follow from it
+        finally:
+            with contextlib.suppress(Exception):  # given up (the broker is away): dropped
+                await asyncio.wait_for(producer.stop(), CLOSE_TIMEOUT_S)
 
     async def prepare(self) -> None:
         """Create the topic (it is gone after the broker lost its data) and the table."""
         created = await ensure_topics(self.bootstrap, [self.topic], partitions=self.partitions)
-        self._created_topic = bool(created)
+        self._created_topic = self._created_topic or bool(created)  # by this run
         if created:
             self.log.info("relay.topic_created", partitions=self.partitions)
         await asyncio.to_thread(self.positions.create_table)
@@ -98,11 +124,13 @@ class Relay:
         self.stats.position, self.stats.head = start, head
         log = self.log.bind(from_position=start)
         log.info("relay.following", head=head, lag=self.stats.lag)
+        self.liveness.lag = self.stats.lag
         follower = Follower(self.app.recorder, start, queue_max=2 * self.batch_events_max)
         try:
             idle_since = time.monotonic()
             while not stop.is_set():
                 batch = await follower.next_batch(self.batch_events_max, WAIT_S)
+                self.liveness.turned()  # the log answered (a subscription that failed raises)
                 if batch:
                     if not await self._publish(producer, batch, log):
                         return False
@@ -120,15 +148,18 @@ class Relay:
         if not stats.first_batch_at:
             stats.first_batch_at = time.perf_counter()
         records = await asyncio.to_thread(self._records, batch)
-        sends = [await producer.send(self.topic, key=r.key, value=r.value)
-                 for r in records if r is not None]
         try:
-            acks = await asyncio.wait_for(asyncio.gather(*sends), SEND_TIMEOUT_S)
+            sent, acks = await unless_stopped(
+                asyncio.wait_for(self._send(producer, records), SEND_TIMEOUT_S), self._stop)
         except UnknownError:
             if not self._created_topic:
                 raise
             await self._clear_lost_topic(log)
             return False  # nothing stored: follow again from the stored position
+        except TimeoutError as exc:
+            raise BrokerUnavailable(f"a batch not acknowledged within {SEND_TIMEOUT_S} s") from exc
+        if not sent or acks is None:
+            return True  # stopped: the batch is published again by the next run
         self._check_offsets(acks, log)
         failpoints.hit("relay.after_publish")
         stats.published += len(acks)
@@ -141,10 +172,19 @@ class Relay:
         stats.skipped += len(records) - len(acks)
         stats.batches += 1
         stats.last_batch_at = time.perf_counter()
+        self.liveness.lag = stats.lag
+        self.liveness.progressed()
         if stats.published >= self._progress_at:
             self._progress_at = stats.published + self.progress_every
             log.info("relay.progress", **stats.as_dict())
         return True
+
+    async def _send(self, producer: AIOKafkaProducer,
+                    records: Sequence[OutRecord | None]) -> list[RecordMetadata]:
+        """Send the records and wait for every acknowledgement."""
+        sends = [await producer.send(self.topic, key=r.key, value=r.value)
+                 for r in records if r is not None]
+        return list(await asyncio.gather(*sends))
 
     async def _clear_lost_topic(self, log: FilteringBoundLogger) -> None:
         """The embedded broker (tansu) refuses every record for a topic created again

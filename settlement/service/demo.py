@@ -1,6 +1,7 @@
-"""The `settlement run --demo` day: a sample marketplace day published to Kafka as
-a marketplace would, a payout run, one payout settled and one failed by the bank,
-then where to look.
+"""The `settlement run --demo` day: the sample parties and marketplace day published
+to Kafka as a marketplace would, the month-end closing (its Zengin file and CSV
+under the state directory), one payout settled and one failed by the bank, then
+where to look.
 
 Everything has fixed ids and times, so running the demo again on the same state
 directory changes nothing: the events are duplicates, the payout run is a no-op.
@@ -12,7 +13,8 @@ import asyncio
 import threading
 import time
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 from typing import Any, TextIO
 
 import psycopg
@@ -23,15 +25,22 @@ from settlement.infra.config import Settings
 from settlement.infra.logging import get_logger
 from settlement.infra.topics import Topics
 from settlement.ingest.publisher import MarketplacePublisher
+from settlement.payouts.closing import export_file
 from settlement.payouts.export import export_csv
+from settlement.payouts.policy import load_policy
+from settlement.payouts.report import PayoutRunReport
 from settlement.payouts.run import payout_run
 from settlement.relay.records import is_settlement_event
-from settlement.service.scenario import cloud_event, marketplace_day
+from settlement.service.scenario import cloud_event, marketplace_day, marketplace_parties
 
 DEMO_START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 DEMO_PREFIX = "demo"
-PAYOUT_NOW = DEMO_START + timedelta(hours=1)
-RESULTS_AT = DEMO_START + timedelta(hours=3)
+# The month-end closing, run by the demo at its business time (its day has ended
+# by the events' time then; the service's timer loop would run it as well).
+CLOSING = date(2026, 11, 30)
+CLOSED_AT = datetime(2026, 12, 1, tzinfo=ZoneInfo("Asia/Tokyo"))
+RESULTS_AT = datetime(2026, 12, 15, 9, tzinfo=UTC)  # the closing's payment day
+FILE_RECORDS_SHOWN = 2  # the header and the first transfer
 WAIT_S = 120.0
 
 
@@ -93,17 +102,16 @@ def run_demo_day(settings: Settings, url: str, bootstrap: str, token: str | None
     log = get_logger(component="demo")
     topics = Topics(settings.topic_prefix)
     base = f"http://{settings.api_addr}"
-    events = marketplace_day(DEMO_START, DEMO_PREFIX)
+    events = marketplace_parties(DEMO_START, DEMO_PREFIX) + marketplace_day(DEMO_START, DEMO_PREFIX)
     _publish(bootstrap, topics, events)
     log.info("demo.published", events=len(events), topic=topics.jobs)
     app = application(url, settings)
     try:
         _wait(lambda: _recorded(app, [e["id"] for e in events]), stop, "ingesting the day")
-        report = payout_run(app, PAYOUT_NOW)
-        csv_path = settings.state_dir / "payouts" / f"{report.run_id}.csv"
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        export_csv(report.batch, csv_path)
-        log.info("demo.payout_run", **report.summary(), csv=str(csv_path))
+        report = payout_run(app, CLOSED_AT, closing=CLOSING,
+                            policy=load_policy(settings.payout_config_path))
+        csv_path, zengin_path = _export(report, settings.state_dir / "payouts")
+        log.info("demo.closing", **report.summary(), csv=str(csv_path))
         results = _bank_results(report.batch)
         _publish(bootstrap, topics, results)
         _wait(lambda: _recorded(app, [e["id"] for e in results]), stop, "the bank's results")
@@ -119,13 +127,36 @@ def run_demo_day(settings: Settings, url: str, bootstrap: str, token: str | None
     auth = f"Authorization: Bearer {token or '<token>'}"
     out.write(
         "\nsettlement demo ready: a marketplace day (project, competition, task, a dispute),\n"
-        f"a payout run ({len(report.batch)} payouts, batch {csv_path}), one settled, one failed.\n"
+        f"the {CLOSING.isoformat()} closing ({len(report.batch)} payouts, "
+        f"{len(report.held)} held or carried over; batch {csv_path}), one settled, one failed.\n"
+        f"  Zengin file:    {zengin_path}  (payment day {report.window.payment_day if report.window else ''})\n"
+        + "".join(f"    {line}\n" for line in _first_records(zengin_path)) +
+        f"  console:        {base}/console/  (sign in with the {who})\n"
         f"  API:            {base}  (OpenAPI: {base}/openapi.json)\n"
         f"  {who + ':':<15} {shown}\n"
         f"  trial balance:  {base}/v1/trial-balance?currency=JPY\n"
         f"  try:            curl -H '{auth}' '{base}/v1/trial-balance?currency=JPY'\n"
         "Stop with Ctrl-C (SIGTERM).\n")
     out.flush()
+
+
+def _export(report: PayoutRunReport, directory: Any) -> tuple[Any, Any]:
+    """The run's batch as CSV and its Zengin file, under `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    csv_path, zengin_path = (directory / f"{report.run_id}.csv",
+                             directory / f"{report.run_id}.zengin")
+    export_csv(report.batch, csv_path)
+    if report.files:
+        export_file(report.files[0].content, zengin_path)
+    return csv_path, zengin_path
+
+
+def _first_records(path: Any) -> list[str]:
+    """The file's first records as text (the demo's sample accounts, not real ones)."""
+    if not path.exists():
+        return []
+    records = path.read_bytes().split(b"\r\n")[:FILE_RECORDS_SHOWN]
+    return [record.decode("shift_jis") for record in records]
 
 
 def _bank_results(batch: list[Any]) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """A sample marketplace day as CloudEvents (SPEC §3): one project, one competition,
-one task and a dispute. Used by the demo and by tests as a known script."""
+one task and a dispute, and the parties it names (SPEC §10). Used by the demo and
+by tests as a known script."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def _jpy(amount: int) -> dict[str, str]:
 def cloud_event(event_id: str, type_: str, time: datetime, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "specversion": "1.0", "id": event_id, "source": "marketplace/jobs", "type": type_,
-        "subject": data.get("job_id", data.get("payout_id")),
+        "subject": data.get("job_id", data.get("payout_id", data.get("party_id"))),
         "time": time.isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json", "data": data,
     }
@@ -68,3 +69,44 @@ def marketplace_day(start: datetime, prefix: str = "demo") -> list[dict[str, Any
         cloud_event(f"{prefix}-{n:04d}", type_, start + timedelta(minutes=n), data)
         for n, (type_, data) in enumerate(rows, start=1)
     ]
+
+
+def bank_account(number: str, holder_kana: str, bank_code: str = "0005",
+                 branch_code: str = "001") -> dict[str, str]:
+    return {"bank_code": bank_code, "branch_code": branch_code, "account_type": "ordinary",
+            "account_number": number, "holder_kana": holder_kana,
+            "bank_name_kana": "ﾐﾂﾋﾞｼﾕ-ｴﾌｼﾞｪｲ", "branch_name_kana": "ﾎﾝﾃﾝ"}
+
+
+# The parties of the sample day: every one verified, with an account in kana as
+# a marketplace holds it (full-width, hiragana, small kana), except worker-5.
+SAMPLE_PARTIES: list[dict[str, object]] = [
+    {"party_id": "client-a", "kind": "corporation", "name": "株式会社エーシー",
+     "name_kana": "カブシキガイシャエーシー", "invoice_registration_number": "T7000012050002",
+     "bank_account": bank_account("1000001", "カ）エーシー"), "kyc_verified": True},
+    {"party_id": "client-b", "kind": "corporation", "name": "合同会社ビー",
+     "name_kana": "ゴウドウガイシャビー",
+     "bank_account": bank_account("1000002", "ド）ビー", "0009"), "kyc_verified": True},
+    {"party_id": "worker-1", "kind": "individual", "name": "山田 太郎",
+     "name_kana": "ヤマダ タロウ", "address": "東京都千代田区丸の内1-1-1",
+     "invoice_registration_number": "T1234567890123",
+     "bank_account": bank_account("2000001", "ヤマダ タロウ", "0001"), "kyc_verified": True},
+    {"party_id": "worker-2", "kind": "individual", "name": "佐藤 花子",
+     "name_kana": "さとう はなこ",
+     "bank_account": bank_account("2000002", "サトウ ハナコ", "0009", "123"),
+     "kyc_verified": True},
+    {"party_id": "worker-3", "kind": "individual", "name": "Jane Doe", "name_kana": "ジェーン ドウ",
+     "bank_account": bank_account("2000003", "ｼﾞｪｰﾝ ﾄﾞｳ", "0033"), "kyc_verified": True},
+    {"party_id": "worker-4", "kind": "individual", "name": "鈴木 一郎",
+     "name_kana": "スズキ イチロウ",
+     "bank_account": bank_account("2000004", "スズキ イチロウ"), "kyc_verified": True},
+    {"party_id": "worker-5", "kind": "individual", "name": "高橋 次郎",
+     "name_kana": "タカハシ ジロウ"},
+]
+
+
+def marketplace_parties(start: datetime, prefix: str = "demo") -> list[dict[str, object]]:
+    """`party.registered` events of the sample day's parties, the day before it."""
+    return [cloud_event(f"{prefix}-party-{n:02d}", "party.registered",
+                        start - timedelta(days=1) + timedelta(minutes=n), dict(party))
+            for n, party in enumerate(SAMPLE_PARTIES, start=1)]

@@ -7,10 +7,15 @@ the input consumer (`settlement ingest`), the outbox relay (`settlement relay`),
 the projector (`settlement project`), the timer loop (`settlement timers loop`)
 and the finance API (`settlement api`). Every process logs JSON lines on stderr.
 
-A child that dies is restarted (each part resumes from its stored positions);
-one that keeps dying (RESTARTS_MAX within RESTART_WINDOW_S) stops the whole tree
-with exit status 1. SIGTERM or SIGINT stops every child with SIGTERM (each
-finishes its batch and stops its loop), waits for them and exits 0. Each child
+A child that dies is restarted (each part resumes from its stored positions)
+after RESTART_DELAY_S; one that keeps dying (more than RESTARTS_MAX times within
+RESTART_WINDOW_S: a dependency away for long, or a defect) is restarted after
+delays that double up to RESTART_DELAY_MAX_S, jittered, and logged
+(`run.child_backing_off`): the tree never stops on its own, since an outage
+outlived by backing off ends with the service running again. The parent's view
+of its children is its heartbeat row (part `supervisor`, `settlement.infra.
+heartbeats`), for the API's `/metrics`. SIGTERM or SIGINT stops every child with
+SIGTERM (each finishes its batch and stops its loop), waits for them and exits 0. Each child
 runs in a session of its own, so only the parent gets a terminal's signals, and
 children get SIGTERM too if the parent itself dies (Linux parent-death signal).
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import random
 import secrets
 import signal
 import subprocess
@@ -43,6 +49,7 @@ from settlement.infra.logging import get_logger
 RESTARTS_MAX = 5
 RESTART_WINDOW_S = 60.0
 RESTART_DELAY_S = 1.0
+RESTART_DELAY_MAX_S = 30.0
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.2
 _PR_SET_PDEATHSIG = 1
@@ -102,6 +109,18 @@ class Child:
     env: Mapping[str, str]
     process: subprocess.Popen[bytes] | None = None
     exits: deque[float] = field(default_factory=deque)  # monotonic times of unexpected exits
+    restarts: int = 0
+    restart_at: float | None = None  # monotonic time of the restart planned, if any
+    restart_delay_s: float = 0.0  # the last restart's delay
+
+    @property
+    def backing_off(self) -> bool:
+        return self.restart_at is not None and len(self.exits) > RESTARTS_MAX
+
+    def state(self) -> dict[str, Any]:
+        """What the supervisor's heartbeat says of this child."""
+        return {"status": "backing_off" if self.backing_off else "running",
+                "restarts": self.restarts, "restart_delay_s": round(self.restart_delay_s, 1)}
 
     def start(self) -> None:
         command = [sys.executable, "-m", "settlement.cli", *self.part.args]
@@ -132,14 +151,28 @@ class Child:
             return self.process.wait()
 
 
+def restart_delay_s(exits: int) -> float:
+    """The delay before restarting a child that exited `exits` times within
+    RESTART_WINDOW_S: RESTART_DELAY_S, then, past RESTARTS_MAX, doubling up to
+    RESTART_DELAY_MAX_S, drawn from its upper half (children that died of the same
+    outage do not all come back at the same moment)."""
+    if exits <= RESTARTS_MAX:
+        return RESTART_DELAY_S
+    delay = min(RESTART_DELAY_MAX_S, RESTART_DELAY_S * 2 ** (exits - RESTARTS_MAX))
+    return random.uniform(delay / 2, delay)
+
+
 class Supervisor:
     """Starts the children, restarts the ones that die, stops them all on request."""
 
     def __init__(self, children: Sequence[Child]) -> None:
         self.children = list(children)
         self.stopping = threading.Event()
-        self.failed: str | None = None
         self.log = get_logger(component="run")
+
+    def state(self) -> dict[str, Any]:
+        """The heartbeat's detail: each child's status, restarts and last delay."""
+        return {"children": {child.part.name: child.state() for child in self.children}}
 
     def start(self) -> None:
         for child in self.children:
@@ -147,29 +180,33 @@ class Supervisor:
             self.log.info("run.child_started", child=child.part.name, pid=child.pid)
 
     def watch(self, until: threading.Event) -> None:
-        """Restart dead children until `until` is set or one keeps dying."""
+        """Restart dead children until `until` is set."""
         while not until.wait(POLL_S):
+            now = time.monotonic()
             for child in self.children:
-                code = child.poll()
-                if code is None or until.is_set():
-                    continue
-                now = time.monotonic()
-                child.exits.append(now)
-                while child.exits and now - child.exits[0] > RESTART_WINDOW_S:
-                    child.exits.popleft()
-                if len(child.exits) > RESTARTS_MAX:
-                    self.failed = (f"{child.part.name} exited {len(child.exits)} times within "
-                                   f"{RESTART_WINDOW_S:.0f}s (last status {code})")
-                    self.log.error("run.child_failing", child=child.part.name, status=code,
-                                   error=self.failed)
-                    until.set()
-                    return
-                self.log.error("run.child_exited", child=child.part.name, status=code,
-                               restarting_in_s=RESTART_DELAY_S)
-                if until.wait(RESTART_DELAY_S):
-                    return
-                child.start()
-                self.log.info("run.child_restarted", child=child.part.name, pid=child.pid)
+                if child.restart_at is not None:
+                    if now >= child.restart_at:
+                        child.restart_at = None
+                        child.start()
+                        self.log.info("run.child_restarted", child=child.part.name,
+                                      pid=child.pid, restarts=child.restarts)
+                elif (code := child.poll()) is not None:
+                    self._exited(child, code, now)
+
+    def _exited(self, child: Child, code: int, now: float) -> None:
+        """Plan the restart of `child`, which exited with `code`."""
+        child.exits.append(now)
+        while child.exits and now - child.exits[0] > RESTART_WINDOW_S:
+            child.exits.popleft()
+        child.restarts += 1
+        child.restart_delay_s = restart_delay_s(len(child.exits))
+        child.restart_at = now + child.restart_delay_s
+        self.log.error("run.child_exited", child=child.part.name, status=code,
+                       restarting_in_s=round(child.restart_delay_s, 1))
+        if child.backing_off:
+            self.log.warning("run.child_backing_off", child=child.part.name,
+                             exits=len(child.exits), within_s=RESTART_WINDOW_S,
+                             restart_delay_s=round(child.restart_delay_s, 1))
 
     def stop(self) -> dict[str, int | None]:
         """SIGTERM to every child, then wait for all of them (kill after STOP_TIMEOUT_S)."""
@@ -212,7 +249,7 @@ def forget_broker_positions(url: str, settings: Settings, topics: Any) -> int:
         with app.store.datastore.transaction(commit=True) as curs:
             curs.execute(sql.SQL("DELETE FROM {}.{} WHERE topic = ANY(%s)").format(
                 sql.Identifier(app.store.datastore.schema), app.store.positions_table),
-                ([topics.jobs, topics.payouts],))
+                (list(topics.inputs),))
             curs.execute(sql.SQL("DELETE FROM {}.positions WHERE topic = %s").format(
                 sql.Identifier(schema.LIVE_SCHEMA)), (topics.events,))
     finally:
@@ -231,6 +268,7 @@ def run_service(args: argparse.Namespace, settings: Settings, out: TextIO = sys.
 
     import psycopg
 
+    from settlement.infra import liveness
     from settlement.infra.broker import ensure_topics, kafka
     from settlement.infra.postgres import database
     from settlement.infra.topics import Topics
@@ -255,6 +293,7 @@ def run_service(args: argparse.Namespace, settings: Settings, out: TextIO = sys.
             asyncio.run(ensure_topics(bootstrap, topics.all, partitions=args.partitions))
             with psycopg.connect(url, autocommit=True) as conn:
                 schema.create(conn, schema.LIVE_SCHEMA)
+                liveness.create_table(conn)
             if not settings.kafka_bootstrap:
                 republish = forget_broker_positions(url, settings, topics)
                 log.info("run.fresh_broker", relay_republishes_from=1,
@@ -274,14 +313,14 @@ def run_service(args: argparse.Namespace, settings: Settings, out: TextIO = sys.
                     target=_demo_thread, name="demo", daemon=True,
                     args=(settings, url, bootstrap, token, out, stop))
                 demo.start()
+            beats = liveness.Liveness(url, "supervisor", log, "run", stall_s=None,
+                                      detail=supervisor.state)
+            beats.start()
             try:
                 supervisor.watch(stop)
             finally:
                 supervisor.stop()
-            if supervisor.failed:
-                print(f"settlement run: {supervisor.failed}; stopped", file=sys.stderr,
-                      flush=True)
-                return 1
+                beats.stop()
         log.info("run.stopped", signal=received[0] if received else None)
         return 0
     finally:

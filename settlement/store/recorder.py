@@ -7,7 +7,7 @@ positions (exactly-once effects for Kafka input).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
+    Notification,
     OperationalError,
     StoredEvent,
 )
@@ -25,6 +26,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from settlement.ledger.chain import GENESIS, ChainedEvent, chain
+from settlement.store.files import PayoutFile, files_table
 
 SCHEMA_LOCK_KEY = 0x5E771E  # any constant shared by every process of the service
 
@@ -119,6 +121,26 @@ class SettlementRecorder(PostgresApplicationRecorder):
         self._select_positions = SQL(
             "SELECT topic, partition, next_offset FROM {}.{} WHERE consumer = %s"
         ).format(schema, self.positions_table)
+        self._select_ids = SQL(
+            "SELECT notification_id FROM {}.{} WHERE notification_id > %s "
+            "AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+        ).format(schema, Identifier(events_table_name))
+        self._select_states = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {}.{} WHERE notification_id = ANY(%s) ORDER BY notification_id"
+        ).format(schema, Identifier(events_table_name))
+        self.files_table = Identifier(files_table(events_table_name))
+        self.sql_create_statements.append(
+            SQL("CREATE TABLE IF NOT EXISTS {}.{} (run_id text NOT NULL, currency text NOT NULL, "
+                "sha256 text NOT NULL, content bytea NOT NULL, "
+                "recorded_at timestamptz NOT NULL DEFAULT now(), "
+                "PRIMARY KEY (run_id, currency))").format(schema, self.files_table))
+        self._insert_file = SQL(
+            "INSERT INTO {}.{} (run_id, currency, sha256, content) VALUES (%s, %s, %s, %s)"
+        ).format(schema, self.files_table)
+        self._select_file = SQL(
+            "SELECT sha256, content FROM {}.{} WHERE run_id = %s AND currency = %s"
+        ).format(schema, self.files_table)
 
     def create_table(self) -> None:
         """Create the tables under an advisory lock: two processes starting at once
@@ -187,6 +209,9 @@ class SettlementRecorder(PostgresApplicationRecorder):
                        **kwargs: Any) -> None:
         commands: Sequence[CommandRecord] = kwargs.get("commands") or ()
         positions: Sequence[PositionUpdate] = kwargs.get("positions") or ()
+        files: Sequence[PayoutFile] = kwargs.get("files") or ()
+        for f in files:  # a second writer of the same run's file fails on the key
+            curs.execute(self._insert_file, (f.run_id, f.currency, f.sha256, f.content))
         if commands:
             with curs.copy(self._copy_commands) as copy:
                 copy.set_types(["text", "text", "text", "text"])
@@ -217,6 +242,34 @@ class SettlementRecorder(PostgresApplicationRecorder):
                                 originator_version=r["originator_version"],
                                 topic=r["topic"], state=bytes(r["state"]))
                     for r in curs.fetchall()]
+
+    def select_log(self, after: int, stop: int, limit: int,
+                   skip: Set[int] = frozenset()) -> tuple[int, list[Notification]]:
+        """The notifications after position `after` up to `stop` (at most `limit`
+        positions read), leaving out those in `skip` without fetching their state (a
+        reader that stored them, a payout run, knows them); and the last position
+        read (`after` when there is none)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_ids, (after, stop, limit), prepare=True)
+            ids = [row["notification_id"] for row in curs.fetchall()]
+            wanted = [n for n in ids if n not in skip]
+            if wanted:
+                curs.execute(self._select_states, (wanted,), prepare=True)
+                rows = curs.fetchall()
+            else:
+                rows = []
+        return (ids[-1] if ids else after), [
+            Notification(id=r["notification_id"], originator_id=r["originator_id"],
+                         originator_version=r["originator_version"], topic=r["topic"],
+                         state=bytes(r["state"])) for r in rows]
+
+    def select_file(self, run_id: str, currency: str) -> PayoutFile | None:
+        """The bank file a run stored for `currency`, if any."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_file, (run_id, currency))
+            row = curs.fetchone()
+        return None if row is None else PayoutFile(run_id, currency, row["sha256"],
+                                                   bytes(row["content"]))
 
     def select_positions(self, consumer: str) -> dict[tuple[str, int], int]:
         with self.datastore.transaction(commit=False) as curs:

@@ -15,9 +15,11 @@ import moneyed
 import orjson
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from settlement.banking.accounts import BankAccount
 from settlement.core.money import Money
 from settlement.core.movements import Funding, Refund, Release
 from settlement.ledger.posting import Posting
+from settlement.parties.record import PartyRecord
 
 # Datetimes and dataclasses must reach `default`, which wraps them in the
 # `{"_type_": …, "_data_": …}` envelopes the decoder turns back into objects.
@@ -77,7 +79,7 @@ class DataclassAsDict(Transcoding):
         return self.type(**data)
 
 
-VALUE_TYPES = (Posting, Funding, Release, Refund)
+VALUE_TYPES = (Posting, Funding, Release, Refund, BankAccount, PartyRecord)
 
 
 def register(transcoder: JSONTranscoder) -> None:

@@ -10,7 +10,10 @@ timer due at `now`, applies what is due and saves it. The actions have
 deterministic causation ids and change the state they were due on, so a repeated
 pass does nothing. A save that loses to another writer (the input consumer)
 reads the escrow again and decides again. The periodic loop inside `settlement
-run` keeps one scan and reads on from where the last pass stopped.
+run` keeps one scan and reads on from where the last pass stopped; a pass that
+fails because PostgreSQL is away is run again once it is back (the outage is
+logged once, `settlement.infra.outage`), and each completed pass is progress for
+the process's `Liveness` (heartbeat and watchdog).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -30,7 +34,12 @@ from settlement.application.app import SettlementApplication
 from settlement.core.errors import InvalidInput, SettlementError
 from settlement.escrow import Escrow, escrow_id
 from settlement.escrow.events import EscrowEvent, Opened
+from settlement.infra import pool
+from settlement.infra.liveness import Liveness
 from settlement.infra.logging import get_logger
+from settlement.infra.outage import Outages, away
+from settlement.payouts.closing import closing_pass
+from settlement.payouts.policy import PayoutPolicy
 
 LOG_PAGE_EVENTS = 1_000
 SAVE_ATTEMPTS_MAX = 5
@@ -63,10 +72,11 @@ class TimerScan:
         self.position = 0
         self.jobs: dict[str, datetime | None] = {}
 
-    def advance(self, app: SettlementApplication) -> int:
+    def advance(self, app: SettlementApplication, turned: Callable[[], None] = lambda: None) -> int:
         end = app.recorder.max_notification_id() or 0
         read = 0
         while self.position < end:
+            turned()  # a long history is read page by page: the watchdog sees it move
             page = app.recorder.select_notifications(self.position + 1, LOG_PAGE_EVENTS, stop=end)
             for notification in page:
                 event = app.mapper.to_domain_event(notification)
@@ -85,17 +95,19 @@ def load_escrow(app: SettlementApplication, job_id: str) -> Escrow | None:
     return escrow if isinstance(escrow, Escrow) else None
 
 
-def timer_pass(app: SettlementApplication, now: datetime,
-               scan: TimerScan | None = None) -> TimerPassReport:
-    """Apply every timer due at `now` (`scan`: the loop's scan, read on)."""
+def timer_pass(app: SettlementApplication, now: datetime, scan: TimerScan | None = None,
+               turned: Callable[[], None] = lambda: None) -> TimerPassReport:
+    """Apply every timer due at `now` (`scan`: the loop's scan, read on; `turned`
+    is called as the pass goes on)."""
     if now.tzinfo is None:
         raise InvalidInput("now must carry a timezone", "time_format")
     scan = scan if scan is not None else TimerScan()
-    scan.advance(app)
+    scan.advance(app, turned)
     report = TimerPassReport(now)
     for job_id, due in sorted(scan.jobs.items()):
         if due is not None and due > now:
             continue
+        turned()
         report.jobs_checked += 1
         next_due = _run_job(app, job_id, now, report)
         if next_due is None:
@@ -138,17 +150,36 @@ def run_timers_cli(app: SettlementApplication, now: datetime, out: TextIO = sys.
 
 
 async def timer_loop(app: SettlementApplication, stop: asyncio.Event, interval_s: float,
-                     clock: Any = None) -> int:
+                     clock: Any = None, liveness: Liveness | None = None,
+                     closings: PayoutPolicy | None = None) -> int:
     """A pass every `interval_s` at the wall clock's `now` until `stop` is set;
     returns how many actions were applied. The clock is read here, at the edge:
-    the domain only ever sees the `now` it is given."""
+    the domain only ever sees the `now` it is given. With `closings`, each pass
+    also runs the payout closing whose day has ended, once (SPEC §11)."""
     log = get_logger(component="timers")
+    liveness = liveness or Liveness.off()
+    outages = Outages(log, "timers", liveness.waiting)
     clock = clock or (lambda: datetime.now(UTC))
     scan = TimerScan()
     applied = 0
     log.info("timers.started", interval_s=interval_s)
     while not stop.is_set():
-        report = await asyncio.to_thread(timer_pass, app, clock(), scan)
+        try:
+            report = await asyncio.to_thread(timer_pass, app, now := clock(), scan, liveness.turned)
+            if closings is not None:
+                closed = await asyncio.to_thread(closing_pass, app, now, closings,
+                                                 liveness.turned)
+                if closed is not None:
+                    log.info("payouts.closing", **closed.summary())
+        except Exception as error:
+            dependency = away(error)
+            if dependency is None:
+                raise
+            if not await outages.wait_out(dependency, error,
+                                          lambda: asyncio.to_thread(pool.check, app), stop):
+                break
+            continue  # the pass that failed is due now
+        liveness.progressed()
         applied += report.applied
         if report.applied or report.failed or report.conflicts:
             log.info("timers.pass", **report.summary())

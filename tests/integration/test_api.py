@@ -466,14 +466,15 @@ def test_payouts_and_paid_out_receivables_from_a_real_payout_run(database_url: s
     from settlement.core.commands import Command
     from settlement.infra.bootstrap import owner_env
     from settlement.payouts.run import payout_run
-    from settlement.service.scenario import marketplace_day
+    from settlement.service.scenario import marketplace_day, marketplace_parties
     from support.api import project_all
     from support.ingest import commands_of
 
     run_at, results_at = START + timedelta(days=1), START + timedelta(days=2)
     app = SettlementApplication({**pg_env(database_url), **owner_env()})
     try:
-        app.handle_batch(commands_of(marketplace_day(START, "d1")))
+        app.handle_batch(commands_of(marketplace_parties(START, "d1")
+                                     + marketplace_day(START, "d1")))
         created = {line.account: line.payout_id for line in payout_run(app, run_at).created}
         worker_1 = created["liabilities:worker_payable:worker-1"]
         worker_2 = created["liabilities:worker_payable:worker-2"]
@@ -499,17 +500,19 @@ def test_payouts_and_paid_out_receivables_from_a_real_payout_run(database_url: s
         ledger = balances_of(c, "JPY", prefix="liabilities:worker_payable:")
         assert ledger["liabilities:worker_payable:worker-1"] == 0
         assert ledger["liabilities:worker_payable:worker-2"] == Decimal(33400)
+        assert ledger["liabilities:worker_payable:worker-4"] == Decimal(836)
         now = get(c, "/v1/receivables", currency="JPY", limit=1000)
-        assert Decimal(now["totals"]["payable"]) == sum(ledger.values()) == Decimal(33400)
+        assert Decimal(now["totals"]["payable"]) == sum(ledger.values()) == Decimal(33400 + 836)
         mine = {r["item_id"]: r for r in now["rows"] if r["worker_id"] == "worker-1"}
         assert not mine["m1"]["overdue"]  # paid out in time
-        # Between the run and the results: every worker's claim paid out, nothing payable.
+        # Between the run and the results: every worker's claim paid out but worker-4's
+        # 836 yen, below the minimum and carried over.
         between = (run_at + timedelta(hours=12)).isoformat()
         then = get(c, "/v1/receivables", currency="JPY", as_of=between, limit=1000)
-        assert then["totals"]["payable"] == "0"
+        assert then["totals"]["payable"] == "836"
         assert get(c, "/v1/balances", currency="JPY", as_of=between,
                    account="liabilities:payouts_in_transit")["total"] == str(
-            100327 + 33400 + 8350 + 836 + 29000)  # and client-a's refund
+            100327 + 33400 + 8350 + 29000)  # and client-a's refund
         # Before the run, the as-of view matches the day's payables.
         before = get(c, "/v1/receivables", currency="JPY",
                      as_of=(run_at - timedelta(hours=1)).isoformat())

@@ -49,9 +49,9 @@ class Delegate:
 DELEGATE = Delegate()
 schema = schemathesis.openapi.from_asgi("/openapi.json", DELEGATE)
 # Requests that break the document (wrong types, patterns, ranges, NUL bytes…).
-# (`/healthz` and `/metrics` take no input to break.)
+# (`/healthz`, `/readyz` and `/metrics` take no input to break.)
 invalid = schemathesis.openapi.from_asgi("/openapi.json", DELEGATE).exclude(
-    path=["/healthz", "/metrics"])
+    path=["/healthz", "/readyz", "/metrics"])
 invalid.config.generation.update(modes=[GenerationMode.NEGATIVE], allow_x00=True)
 
 

@@ -22,6 +22,7 @@ from settlement.projections.rebuild import bulk
 from settlement.projections.rebuild import serial as rebuilding
 from settlement.projections.rebuild.serial import rebuild
 from settlement.relay.stored import StoredEvents
+from settlement.service.scenario import marketplace_parties
 from support.projections import rich_day, store
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -30,7 +31,7 @@ NOW = START + timedelta(days=31)
 
 def history(app: SettlementApplication) -> None:
     """Two rich days, a payout run after each, one payout failed and one settled."""
-    store(app, rich_day(START, "day0"))
+    store(app, [*marketplace_parties(START, "day0"), *rich_day(START, "day0")])
     first = {line.account: line.payout_id for line in payout_run(app, NOW).created}
     outcomes = app.handle_batch([
         Command.create("res-1", "payout.failed", NOW + timedelta(hours=1), {

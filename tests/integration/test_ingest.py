@@ -24,6 +24,7 @@ from support.ingest import (
     read_topic,
     stored_event_count,
 )
+from support.processes import Watched
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 KILLED = 137
@@ -38,6 +39,11 @@ def many_days(jobs_per_format: int, prefix: str = "d") -> list[dict]:
 
 def jobs_of(events: list[dict]) -> list[str]:
     return [e["data"]["job_id"] for e in events]
+
+
+def all_decided(app: SettlementApplication, events: list[dict]) -> bool:
+    """Every event's command is stored (applied, or refused for good)."""
+    return len(app.store.select_commands([e["id"] for e in events])) == len(events)
 
 
 def test_marketplace_day_through_kafka_gives_the_expected_escrows(
@@ -88,9 +94,9 @@ def _crash_then_resume(settings: Settings, owner_app: SettlementApplication, bro
     assert crashed.returncode == KILLED, crashed.stderr.read() if crashed.stderr else ""
     partial = stored_event_count(owner_app)
     assert 0 < partial < len(events)
-    resumed = ingest_process(settings, batch_records=7)
-    out, err = resumed.communicate(timeout=PROCESS_TIMEOUT_S)
-    assert resumed.returncode == 0, err
+    resumed = Watched(ingest_process(settings, batch_records=7))
+    out, err = resumed.stop_when(lambda: all_decided(owner_app, events))
+    assert resumed.process.returncode == 0, err
     expected, count = reference(events)
     assert digests(owner_app, jobs_of(events)) == expected
     assert stored_event_count(owner_app) == count
@@ -115,13 +121,14 @@ def test_two_consumers_in_one_group_apply_every_record_exactly_once(
     settings: Settings, owner_app: SettlementApplication, broker: str, topics: Topics,
     reference: Reference,
 ) -> None:
-    first = ingest_process(settings, batch_records=5, idle_exit_s=8.0)
-    second = ingest_process(settings, batch_records=5, idle_exit_s=8.0)
-    time.sleep(4)  # let both join the group, so the partitions are split between them
+    first, second = (Watched(ingest_process(settings, batch_records=5, idle_exit_s=8.0))
+                     for _ in range(2))
+    for process in (first, second):  # both in the group: the partitions split between them
+        process.wait_for("marketplace.job-events/")
     events = many_days(8)
     publish(broker, topics, events)
-    outputs = [p.communicate(timeout=PROCESS_TIMEOUT_S) for p in (first, second)]
-    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    outputs = [p.stop_when(lambda: all_decided(owner_app, events)) for p in (first, second)]
+    assert [p.process.returncode for p in (first, second)] == [0, 0], outputs
     expected, count = reference(events)
     assert digests(owner_app, jobs_of(events)) == expected
     assert stored_event_count(owner_app) == count
@@ -167,7 +174,7 @@ def test_a_running_consumer_reads_a_topic_the_broker_lost_again_from_its_beginni
     with EmbeddedBroker() as own:  # its own: a restart loses every topic and record
         local = dataclasses.replace(settings, kafka_bootstrap=own.bootstrap)
         asyncio.run(ensure_topics(own.bootstrap, topics.all, partitions=4))
-        process = ingest_process(local, idle_exit_s=15.0)
+        process = Watched(ingest_process(local, idle_exit_s=15.0))
         publish(own.bootstrap, topics, old)
         deadline = time.monotonic() + PROCESS_TIMEOUT_S
         while len(owner_app.store.select_commands([e["id"] for e in old])) < len(old):
@@ -175,10 +182,11 @@ def test_a_running_consumer_reads_a_topic_the_broker_lost_again_from_its_beginni
             time.sleep(0.5)
         own.restart()
         asyncio.run(ensure_topics(own.bootstrap, topics.all, partitions=4))
-        time.sleep(8)  # the consumer reconnects, fetches and rejoins its group
+        # The consumer reconnects, sees the loss and reads its partitions from the start.
+        process.wait_for("ingest.partition_replaced", "ingest.assigned")
         publish(own.bootstrap, topics, new)
-        out, err = process.communicate(timeout=PROCESS_TIMEOUT_S)
-    assert process.returncode == 0, err
+        out, err = process.stop_when(lambda: all_decided(owner_app, old + new))
+    assert process.process.returncode == 0, err
     assert "ingest.partition_replaced" in err
     expected, count = reference(old + new)
     assert digests(owner_app, jobs_of(old + new)) == expected

@@ -1,6 +1,7 @@
 """Payout runs and payout results on the real (embedded) PostgreSQL: exact amounts,
 repeats, a later run, a crash between parties, concurrent runs, and results
-through the application's command path."""
+through the application's command path. The sample day's parties are registered
+and verified; worker-4's 836 yen is below the minimum and carried over."""
 
 from __future__ import annotations
 
@@ -31,11 +32,13 @@ from settlement.infra.bootstrap import owner_env
 from settlement.infra.failpoints import KILLED_EXIT_CODE
 from settlement.infra.topics import Topics
 from settlement.ledger.balances import trial_balances
+from settlement.payouts.closing import run_payouts_cli
 from settlement.payouts.events import PayoutInitiated
-from settlement.payouts.run import AFTER_PARTY_SAVED, PayoutRunReport, payout_run, run_payouts_cli
+from settlement.payouts.report import PayoutRunReport
+from settlement.payouts.run import AFTER_PARTY_SAVED, payout_run
 from settlement.payouts.scan import LedgerScan
 from settlement.relay.service import Relay
-from settlement.service.scenario import marketplace_day
+from settlement.service.scenario import marketplace_day, marketplace_parties
 from support.ingest import commands_of, read_topic
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -44,8 +47,8 @@ NOW = datetime(2026, 11, 27, tzinfo=UTC)
 DAY_PAYABLE = {"liabilities:client_refundable:client-a": 29_000,
                "liabilities:worker_payable:worker-1": 100_327,
                "liabilities:worker_payable:worker-2": 33_400,
-               "liabilities:worker_payable:worker-3": 8_350,
-               "liabilities:worker_payable:worker-4": 836}
+               "liabilities:worker_payable:worker-3": 8_350}
+CARRIED = {"liabilities:worker_payable:worker-4": 836}  # below the ¥1,000 minimum
 PROCESS_TIMEOUT_S = 120
 
 
@@ -56,7 +59,8 @@ PayoutApp = SettlementApplication
 @pytest.fixture
 def app(es_env: dict[str, str]) -> Iterator[PayoutApp]:
     application = PayoutApp({**es_env, **owner_env()})
-    application.handle_batch(commands_of(marketplace_day(START, "d1")))
+    application.handle_batch(commands_of(marketplace_parties(START, "d1")
+                                         + marketplace_day(START, "d1")))
     yield application
     application.close()
 
@@ -119,15 +123,18 @@ def test_a_later_run_pays_only_the_new_releases(app: PayoutApp) -> None:
     payout_run(app, NOW)
     app.handle_batch(commands_of(marketplace_day(START + timedelta(days=1), "d2")))
     later = payout_run(app, NOW + timedelta(days=1))
-    assert paid(later) == DAY_PAYABLE
-    assert initiated(app) == {a: [Decimal(v)] * 2 for a, v in DAY_PAYABLE.items()}
+    carried = {a: 2 * v for a, v in CARRIED.items()}  # two days reach the minimum
+    assert paid(later) == {**DAY_PAYABLE, **carried}
+    assert initiated(app) == {**{a: [Decimal(v)] * 2 for a, v in DAY_PAYABLE.items()},
+                              **{a: [Decimal(v)] for a, v in carried.items()}}
 
 
 def run_process(database_url: str, cwd: Path, *args: str,
                 failpoints: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SETTLEMENT_DATABASE_URL": database_url,
            "SETTLEMENT_FAILPOINTS": failpoints}
-    return subprocess.run([sys.executable, "-m", "settlement.cli.payouts", "run", *args],
+    return subprocess.run([sys.executable, "-m", "settlement.cli.payouts", "run",
+                           "--batch-parties", "1", *args],
                           env=env, cwd=cwd, capture_output=True, text=True,
                           timeout=PROCESS_TIMEOUT_S, check=False)
 
@@ -148,7 +155,7 @@ def test_a_run_killed_between_parties_is_finished_by_a_rerun(
     assert initiated(app) == {a: [Decimal(v)] for a, v in DAY_PAYABLE.items()}
     rows = csv_path.read_text().splitlines()[1:]
     # The same run finishes and exports the whole batch; a new run exports its own part.
-    assert len(rows) == (5 if rerun_now == NOW else 3)
+    assert len(rows) == (4 if rerun_now == NOW else 2)
 
 
 def test_the_cli_process_exports_the_batch(app: PayoutApp, database_url: str,
@@ -157,7 +164,7 @@ def test_the_cli_process_exports_the_batch(app: PayoutApp, database_url: str,
     done = run_process(database_url, tmp_path, "--now", "2026-11-27T00:00:00Z",
                        "--csv", str(csv_path))
     assert done.returncode == 0, done.stderr
-    assert '"created": 5' in done.stdout and '"JPY": "171913"' in done.stdout
+    assert '"created": 4' in done.stdout and '"JPY": "171077"' in done.stdout
     rows = [row.split(",") for row in csv_path.read_text().splitlines()[1:]]
     assert {row[5]: int(row[3]) for row in rows} == DAY_PAYABLE
 
@@ -169,8 +176,8 @@ class BarrierScan(LedgerScan):
         super().__init__()
         self.barrier, self.waited = barrier, False
 
-    def advance(self, app: Any) -> int:
-        read = super().advance(app)
+    def advance(self, app: Any, *turned: Any) -> int:
+        read = super().advance(app, *turned)
         if not self.waited:
             self.waited = True
             self.barrier.wait(timeout=60)

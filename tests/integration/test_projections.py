@@ -35,6 +35,7 @@ from settlement.projections.storage.digest import digest
 from settlement.projections.storage.schema import LIVE_SCHEMA, SchemaError
 from settlement.projections.storage.store import Store
 from settlement.relay.service import Relay
+from support.processes import Watched
 from support.projections import (
     project,
     project_process,
@@ -133,9 +134,9 @@ def test_projector_killed_and_restarted_ends_as_a_clean_run(
     assert killed.returncode == KILLED, killed.stderr.read() if killed.stderr else ""
     partial = Store(conn, LIVE_SCHEMA).event_count()
     assert 0 < partial < len(events)
-    resumed = project_process(settings, group=group, batch_records=7)
-    out, err = resumed.communicate(timeout=PROCESS_TIMEOUT_S)
-    assert resumed.returncode == 0, err
+    resumed = Watched(project_process(settings, group=group, batch_records=7))
+    out, err = resumed.stop_when(lambda: projected(conn) == len(events))
+    assert resumed.process.returncode == 0, err
     metrics = json.loads(out.strip().splitlines()[-1])
     assert metrics["applied"] == len(events) - partial and metrics["lag"] == 0
     assert digest(conn, LIVE_SCHEMA) == rebuilt_digest(app, conn)
@@ -146,13 +147,14 @@ def test_two_projectors_in_one_group_apply_every_event_once(
     app: SettlementApplication, conn: psycopg.Connection[Any], broker: str, topics: Topics,
     settings: Settings, group: str,
 ) -> None:
-    first = project_process(settings, group=group, batch_records=5, idle_exit_s=8.0)
-    second = project_process(settings, group=group, batch_records=5, idle_exit_s=8.0)
-    time.sleep(4)  # let both join the group, so the partitions are split between them
+    first, second = (Watched(project_process(settings, group=group, batch_records=5,
+                                             idle_exit_s=8.0)) for _ in range(2))
+    for process in (first, second):  # both in the group: the partitions split between them
+        process.wait_for("settlement.events/")
     events = history(app, days=3)
     publish_events(broker, topics.events, events)
-    outputs = [p.communicate(timeout=PROCESS_TIMEOUT_S) for p in (first, second)]
-    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    outputs = [p.stop_when(lambda: projected(conn) == len(events)) for p in (first, second)]
+    assert [p.process.returncode for p in (first, second)] == [0, 0], outputs
     # Each event applied by exactly one of them, whatever the rebalances in between.
     applied = [json.loads(out.strip().splitlines()[-1])["applied"] for out, _ in outputs]
     assert sum(applied) == len(events), applied
@@ -235,10 +237,10 @@ def test_a_running_projector_notices_the_broker_lost_its_topics(
         asyncio.run(ensure_topics(own.bootstrap, [topics.events], partitions=2))
         before = history(app, days=1)
         publish_events(own.bootstrap, topics.events, before)
-        running = project_process(replace(settings, kafka_bootstrap=own.bootstrap), group=group,
-                                  idle_exit_s=12.0)
-        wait_for(lambda: schema.role_of(conn, LIVE_SCHEMA) == schema.LIVE
-                 and Store(conn, LIVE_SCHEMA).event_count() == len(before))
+        running = Watched(project_process(replace(settings, kafka_bootstrap=own.bootstrap),
+                                          group=group, idle_exit_s=12.0))
+        wait_for(lambda: projected(conn) == len(before))
+        read = Store(conn, LIVE_SCHEMA).positions(group)  # the partitions it read records of
         own.restart()
         asyncio.run(ensure_topics(own.bootstrap, [topics.events], partitions=2))
         store(app, rich_day(START + timedelta(days=5), "later"))
@@ -246,13 +248,20 @@ def test_a_running_projector_notices_the_broker_lost_its_topics(
         # As the relay does: it publishes on, sees the offsets start again and stops;
         # an operator makes it publish again from a position of their choice.
         publish_events(own.bootstrap, topics.events, everything[len(before):len(before) + 5])
-        time.sleep(3)
+        running.wait_for(*["the log ends at"] * len(read))  # in each of those partitions
         publish_events(own.bootstrap, topics.events, everything[len(before) // 2:])
-        out, err = running.communicate(timeout=PROCESS_TIMEOUT_S)
-    assert running.returncode == 0, err
+        out, err = running.stop_when(lambda: projected(conn) == len(everything))
+    assert running.process.returncode == 0, err
     assert "the log ends at" in err  # noticed by the fetches, not by a restart
     assert Store(conn, LIVE_SCHEMA).event_count() == len(everything)
     assert digest(conn, LIVE_SCHEMA) == rebuilt_digest(app, conn)
+
+
+def projected(conn: psycopg.Connection[Any]) -> int:
+    """Events in the live projections (0 before the projector created them)."""
+    if schema.role_of(conn, LIVE_SCHEMA) != schema.LIVE:
+        return 0
+    return Store(conn, LIVE_SCHEMA).event_count()
 
 
 def wait_for(condition: Any, timeout_s: float = 60.0) -> None:

@@ -21,6 +21,7 @@ from settlement.infra.config import Settings
 from settlement.infra.topics import Topics
 from settlement.ingest.consumer import Ingestor, IngestStats
 from settlement.ingest.publisher import MarketplacePublisher
+from support.consumed import run_until_read
 
 # An event to publish, or a (key, raw bytes) record for the jobs topic.
 Outgoing = dict[str, Any] | tuple[str, bytes]
@@ -46,8 +47,8 @@ def publish(broker: str, topics: Topics, events: Iterable[Outgoing]) -> None:
 
 
 def read_topic(broker: str, topic: str, expect: int) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of `topic` from the beginning: at least `expect`, plus any that
-    arrive while reading goes on for a short idle period after them."""
+    """Every record of `topic` from the beginning: at least `expect`, read up to the end
+    of each partition as its fetches report it (else up to a short idle period)."""
 
     async def run() -> list[ConsumerRecord[bytes, bytes]]:
         consumer = AIOKafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False,
@@ -60,6 +61,7 @@ def read_topic(broker: str, topic: str, expect: int) -> list[ConsumerRecord[byte
             await consumer.seek_to_beginning(*tps)
             records: list[ConsumerRecord[bytes, bytes]] = []
             seen: set[tuple[int, int]] = set()
+            read_to = dict.fromkeys(tps, 0)  # the next offset, past the records read
             deadline, idle_since = time.monotonic() + READ_TIMEOUT_S, time.monotonic()
             while time.monotonic() < deadline:
                 batch = await consumer.getmany(timeout_ms=200)
@@ -68,6 +70,12 @@ def read_topic(broker: str, topic: str, expect: int) -> list[ConsumerRecord[byte
                          if (r.partition, r.offset) not in seen]
                 seen.update((r.partition, r.offset) for r in fresh)
                 records += fresh
+                for tp, rs in batch.items():
+                    read_to[tp] = max([read_to[tp], *(r.offset + 1 for r in rs)])
+                if len(records) >= expect and all(
+                        (end := consumer.highwater(tp)) is not None and read_to[tp] >= end
+                        for tp in tps):
+                    break  # the whole log, as the last fetch of each partition saw it
                 if fresh:
                     idle_since = time.monotonic()
                 elif len(records) >= expect and time.monotonic() - idle_since > READ_IDLE_S:
@@ -81,14 +89,16 @@ def read_topic(broker: str, topic: str, expect: int) -> list[ConsumerRecord[byte
 
 def ingest(app: SettlementApplication, broker: str, topics: Topics, *, group: str = "ingest",
            batch_records: int = 1000, idle_exit_s: float = 2.0) -> IngestStats:
-    """Run the consumer in this process until it has been idle for `idle_exit_s`.
+    """Run the consumer in this process until it has read every record published
+    before (`run_until_read`), or else until it has been idle for `idle_exit_s`.
 
     Groups are named per test (under its topic prefix): a member killed by an
     earlier test stays in its group until the session times out and would hold
     up the next join."""
-    ingestor = Ingestor(app, broker, topics, group_id=f"{topics.prefix}{group}",
-                        batch_records_max=batch_records)
-    return asyncio.run(ingestor.run(asyncio.Event(), idle_exit_s=idle_exit_s))
+    group_id = f"{topics.prefix}{group}"
+    ingestor = Ingestor(app, broker, topics, group_id=group_id, batch_records_max=batch_records)
+    return asyncio.run(run_until_read(ingestor.run, broker, list(topics.inputs),
+                                      lambda: app.store.select_positions(group_id), idle_exit_s))
 
 
 def ingest_process(settings: Settings, *, group: str = "ingest", batch_records: int = 1000,

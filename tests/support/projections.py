@@ -26,9 +26,11 @@ from settlement.escrow import Escrow
 from settlement.infra.config import Settings
 from settlement.infra.topics import Topics
 from settlement.projections.live.projector import Projector
+from settlement.projections.storage.store import Store
 from settlement.relay.cloudevents import to_cloud_event
 from settlement.relay.records import is_settlement_event
 from settlement.service.scenario import cloud_event, marketplace_day
+from support.consumed import run_until_read
 
 
 @dataclass(frozen=True)
@@ -220,11 +222,22 @@ def publish_events(broker: str, topic: str, events: Iterable[dict[str, Any]]) ->
 def project(conn: psycopg.Connection[Any], broker: str, topics: Topics, *, group: str,
             schema: str = "projections", batch_records: int = 1000,
             idle_exit_s: float = 2.0, head: Callable[[], int | None] | None = None) -> Projector:
-    """Run a projector in this process until it has been idle for `idle_exit_s`."""
+    """Run a projector in this process until it has read every event published before
+    (`run_until_read`), or else until it has been idle for `idle_exit_s`."""
     projector = Projector(conn, broker, topics, schema_name=schema, group_id=group,
                           client_id=f"{group}-{uuid.uuid4().hex[:6]}",
                           batch_records_max=batch_records, head=head)
-    asyncio.run(projector.run(asyncio.Event(), idle_exit_s=idle_exit_s))
+    with psycopg.connect(conn.info.dsn, password=conn.info.password,
+                         autocommit=True) as reader:  # beside the projector's own
+
+        def stored() -> dict[tuple[str, int], int]:
+            try:
+                positions = Store(reader, schema).positions(group)
+            except (psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedTable):
+                return {}  # before the projector created its tables
+            return {tp: offset for tp, (offset, _) in positions.items()}
+
+        asyncio.run(run_until_read(projector.run, broker, [topics.events], stored, idle_exit_s))
     return projector
 
 

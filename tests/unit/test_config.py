@@ -1,10 +1,25 @@
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from settlement.infra.config import DEFAULT_FEE_PLANS, ENV_VARS, ConfigError, Settings, split_addr
+from settlement.api.auth import role_of
+from settlement.infra.config import (
+    DEFAULT_FEE_PLANS,
+    ENV_VARS,
+    ConfigError,
+    Settings,
+    parse_api_tokens,
+    split_addr,
+    token_digest,
+)
 
 
 def test_defaults_when_nothing_is_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,6 +43,7 @@ def test_every_variable_is_read() -> None:
         "SETTLEMENT_API_TOKENS": "f1:finance, a1:auditor,",
         "SETTLEMENT_FEE_PLANS": "/etc/settlement/plans.toml",
         "SETTLEMENT_TOPIC_PREFIX": "prod.",
+        "SETTLEMENT_PAYOUT_CONFIG": "/etc/settlement/payouts.toml",
     }
     assert set(env) == set(ENV_VARS)
     settings = Settings.from_env(env)
@@ -37,6 +53,7 @@ def test_every_variable_is_read() -> None:
     assert settings.api_tokens == {"f1": "finance", "a1": "auditor"}
     assert settings.fee_plans_path == Path("/etc/settlement/plans.toml")
     assert settings.topic("settlement.events") == "prod.settlement.events"
+    assert settings.payout_config_path == Path("/etc/settlement/payouts.toml")
 
 
 def test_empty_values_mean_unset() -> None:
@@ -89,3 +106,48 @@ def test_settings_are_immutable() -> None:
 def test_split_addr_handles_ipv6() -> None:
     assert split_addr("[::1]:8080") == ("::1", 8080)
     assert split_addr("0.0.0.0:80") == ("0.0.0.0", 80)
+
+
+DIGEST = hashlib.sha256(b"hunter2").hexdigest()  # what `printf %s hunter2 | sha256sum` prints
+
+
+def test_token_digests_are_read_and_normalised() -> None:
+    tokens = Settings.from_env(
+        {"SETTLEMENT_API_TOKENS": f"sha256:{DIGEST.upper()}:auditor, plain:finance"}).api_tokens
+    assert tokens == {f"sha256:{DIGEST}": "auditor", "plain": "finance"}
+    assert token_digest(f"sha256:{DIGEST}") == token_digest("hunter2") == DIGEST
+
+
+@pytest.mark.parametrize(
+    ("tokens", "message"),
+    [
+        ("sha256:abc:finance", "entry 1 starts with 'sha256:' but is not"),
+        (f"ok:finance,sha256:{DIGEST}0:auditor", "entry 2 starts with 'sha256:'"),
+        (f"sha256:{DIGEST[:-1]}g:finance", "printf %s TOKEN | sha256sum"),
+        (f"sha256:{DIGEST}:root", "entry 1 has role 'root'"),
+        # The plain token and its digest are one credential: one role.
+        (f"hunter2:finance,sha256:{DIGEST}:auditor", "entry 2 repeats a token"),
+    ],
+)
+def test_bad_digest_entries_are_rejected_clearly(tokens: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as raised:
+        Settings.from_env({"SETTLEMENT_API_TOKENS": tokens})
+    assert "hunter2" not in str(raised.value) and DIGEST not in str(raised.value)
+
+
+def test_a_token_matches_its_plain_or_digest_entry_only() -> None:
+    tokens = parse_api_tokens(f"sha256:{DIGEST}:auditor,s3cret:finance")
+    assert role_of("hunter2", tokens) == "auditor"
+    assert role_of("s3cret", tokens) == "finance"
+    for wrong in ("", "hunter", "hunter2 ", DIGEST, f"sha256:{DIGEST}", "s3cre"):
+        assert role_of(wrong, tokens) is None, wrong
+
+
+def test_a_bad_entry_stops_the_command_at_start_with_one_clear_line(tmp_path: Path) -> None:
+    env = {**os.environ, "SETTLEMENT_API_TOKENS": "hunter2:finance,sha256:nothex:auditor"}
+    done = subprocess.run([sys.executable, "-m", "settlement.cli", "api"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    line = json.loads(done.stderr.strip())  # one JSON line, no traceback
+    assert line["event"] == "config.invalid" and "entry 2" in line["error"]
+    assert "hunter2" not in done.stderr

@@ -15,8 +15,10 @@ class _Consumer:
     def __init__(self, fail: bool = False) -> None:
         self.commits: list[dict[str, int]] = []
         self.fail = fail
+        self.begun = 0  # commits under way or done
 
     async def commit(self, offsets: dict[str, int]) -> None:
+        self.begun += 1
         await asyncio.sleep(0.01)  # a request's round trip
         if self.fail:
             raise RuntimeError("the group is rebalancing")
@@ -51,9 +53,12 @@ def test_flush_commits_at_once_and_offsets_noted_during_a_commit_are_not_lost() 
         consumer = _Consumer()
         commits = OffsetCommits(consumer, _Log(), "offset_commit_failed", interval_s=0.05)
         commits.note({"p0": 1})
-        await asyncio.sleep(0.055)  # the commit of p0 = 1 is under way
-        commits.note({"p0": 2})
-        await asyncio.sleep(0.2)  # then p0 = 2, an interval later, with no note after
+        async with asyncio.timeout(5):
+            while not consumer.begun:  # the commit of p0 = 1 is under way
+                await asyncio.sleep(0.001)
+            commits.note({"p0": 2})
+            while len(consumer.commits) < 2:  # then p0 = 2, with no note after
+                await asyncio.sleep(0.01)
         commits.note({"p0": 3})
         await commits.flush()  # at once, not an interval later
         return consumer.commits

@@ -1,5 +1,7 @@
 """Payout runs and payout results on an in-memory event store: what is paid (checked by
-hand against the sample day), the batch for the bank, repeats, stale views and results."""
+hand against the sample day), the batch for the bank, repeats, stale views and results.
+Every party of the sample day is registered and verified (`marketplace_parties`);
+worker-4's 836 yen is below the ¥1,000 minimum and carried over."""
 
 from __future__ import annotations
 
@@ -13,24 +15,20 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from eventsourcing.application import Application
-from eventsourcing.utils import get_topic
 
-from settlement.application import handlers
 from settlement.core.commands import Command
 from settlement.core.errors import SettlementError
-from settlement.core.fees import DEFAULT_FEE_PLANS, FeePlan, load_fee_plans
 from settlement.core.money import Money
-from settlement.escrow import Escrow
 from settlement.ledger.balances import trial_balances
 from settlement.ledger.payout_rules import PartyType, payout_account
-from settlement.ledger.posting import Posting
 from settlement.payouts import PartyPayouts, apply_payout_result, party_payouts_id, payout_id_of
+from settlement.payouts.closing import run_payouts_cli
 from settlement.payouts.export import write_csv
-from settlement.payouts.run import PayoutRunReport, payout_run, run_payouts_cli
+from settlement.payouts.report import PayoutRunReport
+from settlement.payouts.run import payout_run
 from settlement.payouts.scan import LedgerScan
-from settlement.service.scenario import marketplace_day
-from settlement.store import transcodings
+from settlement.service.scenario import marketplace_day, marketplace_parties
+from support import memory
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -47,48 +45,19 @@ RUN = "run-20261127T000000Z"
 DAY_PAYABLE: dict[tuple[PartyType, str], int] = {
     ("client", "client-a"): 29_000, ("worker", "worker-1"): 100_327,
     ("worker", "worker-2"): 33_400, ("worker", "worker-3"): 8_350, ("worker", "worker-4"): 836}
-USD_PLAN = FeePlan.from_dict("usd", {"currency": "USD", "worker_tiers": [{"rate": "0.10"}],
-                                     "worker_fee_tax_included": False,
-                                     "consumption_tax_rate": "0.10"})
-
-
-class MemoryApp(Application[UUID]):
-    env = {"TRANSCODER_TOPIC": get_topic(transcodings.OrjsonTranscoder)}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.plans = {**load_fee_plans(DEFAULT_FEE_PLANS), "usd": USD_PLAN}
-        self.escrows: dict[str, Escrow] = {}
-
-    def register_transcodings(self, transcoder: Any) -> None:
-        super().register_transcodings(transcoder)
-        transcodings.register(transcoder)
-
-    def apply(self, events: list[dict[str, Any]]) -> None:
-        for e in events:
-            cmd = Command.create(e["id"], e["type"], datetime.fromisoformat(e["time"]), e["data"])
-            escrow = handlers.apply(self.escrows.get(cmd.job_id), cmd, self.plans)
-            self.escrows[cmd.job_id] = escrow
-            self.save(escrow)
-
-    def result(self, type_: str, command_id: str, **data: str) -> PartyPayouts:
-        party = apply_payout_result(self.repository, Command.create(command_id, type_, NOW, data))
-        self.save(party)
-        return party
-
-    def stored(self) -> list[Any]:
-        return [self.mapper.to_domain_event(n)
-                for n in self.recorder.select_notifications(start=1, limit=1_000_000)]
-
-    def postings(self) -> Iterator[Posting]:
-        for event in self.stored():
-            yield from getattr(event, "postings", ())
+# What a run pays: worker-4's 836 is below the minimum and carried over.
+DAY_PAID = {party: amount for party, amount in DAY_PAYABLE.items() if amount >= 1_000}
+PAID_TOTAL = sum(DAY_PAID.values())  # 171,077
+class MemoryApp(memory.MemoryApp):
+    def result(self, type_: str, command_id: str, at: datetime = NOW,  # type: ignore[override]
+               **data: str) -> PartyPayouts:
+        return super().result(type_, command_id, at, **data)
 
 
 @pytest.fixture
 def app() -> Iterator[MemoryApp]:
     application = MemoryApp()
-    application.apply(marketplace_day(START, "d1"))
+    application.apply(marketplace_parties(START, "d1") + marketplace_day(START, "d1"))
     yield application
     application.close()
 
@@ -105,13 +74,16 @@ def balance(app: MemoryApp, account: str, currency: str = "JPY") -> Decimal:
 def test_one_payout_per_party_with_a_positive_balance(app: MemoryApp) -> None:
     report = payout_run(app, NOW)
     assert report.run_id == RUN
-    assert paid(report.created) == DAY_PAYABLE
+    assert paid(report.created) == DAY_PAID
     assert report.existing == [] and report.failed == [] and report.overdrawn == []
-    assert report.totals() == {"JPY": Decimal(171_913)}
-    assert report.as_of_position == 24  # the day's 24 events; none is a payout yet
-    for party in DAY_PAYABLE:
+    assert report.totals() == {"JPY": Decimal(PAID_TOTAL)}
+    assert report.as_of_position == 31  # 7 parties and the day's 24 events
+    for party in DAY_PAID:
         assert balance(app, payout_account(*party)) == 0
-    assert balance(app, "liabilities:payouts_in_transit") == 171_913
+    assert balance(app, "liabilities:worker_payable:worker-4") == 836
+    assert [(h.party_id, h.reason, h.amount) for h in report.held] == [
+        ("worker-4", "below_minimum", Money(836, "JPY"))]
+    assert balance(app, "liabilities:payouts_in_transit") == PAID_TOTAL
     assert all(tb.balanced for tb in trial_balances(app.postings()).values())
 
 
@@ -127,7 +99,7 @@ def test_the_batch_for_the_bank(app: MemoryApp) -> None:
         "liabilities:client_refundable:client-a",
         f"po-{RUN}-{stream}-JPY,worker,worker-1,100327,JPY,liabilities:worker_payable:worker-1",
     ]
-    assert len(rows) == 1 + len(DAY_PAYABLE)
+    assert len(rows) == 1 + len(DAY_PAID)
 
 
 def test_a_repeated_run_stores_nothing_and_exports_the_same_batch(app: MemoryApp) -> None:
@@ -142,7 +114,8 @@ def test_a_later_run_pays_only_what_was_released_since(app: MemoryApp) -> None:
     payout_run(app, NOW)
     app.apply(marketplace_day(START + timedelta(days=1), "d2"))
     later = payout_run(app, NOW + timedelta(days=1))
-    assert paid(later.created) == DAY_PAYABLE
+    # Two days of worker-4's tasks reach the minimum: both are paid now.
+    assert paid(later.created) == {**DAY_PAID, ("worker", "worker-4"): 2 * 836}
     assert balance(app, "liabilities:payouts_in_transit") == 2 * 171_913
     assert payout_run(app, NOW + timedelta(days=2)).created == []
 
@@ -164,7 +137,7 @@ def test_each_currency_is_paid_on_its_own(app: MemoryApp) -> None:
                       if line.party_id == "worker-1")
     # 100.00 less a 10 % fee and 10 % tax on it: 89.00.
     assert [amount for _, amount in worker_1] == [Money(100_327, "JPY"), Money("89.00", "USD")]
-    assert report.totals() == {"JPY": Decimal(171_913), "USD": Decimal("89.00")}
+    assert report.totals() == {"JPY": Decimal(PAID_TOTAL), "USD": Decimal("89.00")}
 
 
 class RacedScan(LedgerScan):
@@ -175,8 +148,8 @@ class RacedScan(LedgerScan):
         self.rival_run_id = rival_run_id
         self.rival: PayoutRunReport | None = None
 
-    def advance(self, app: Any) -> int:
-        read = super().advance(app)
+    def advance(self, app: Any, *turned: Any) -> int:
+        read = super().advance(app, *turned)
         if self.rival is None:
             self.rival = payout_run(app, NOW, self.rival_run_id)
         return read
@@ -189,10 +162,10 @@ def test_a_run_on_a_stale_view_decides_again_and_pays_nothing_twice(
     late = payout_run(app, NOW, "run-late", scan=scan)
     # The first save conflicts; reading on then shows every party paid.
     assert late.conflicts == 1 and late.created == [] and late.failed == []
-    assert scan.rival is not None and paid(scan.rival.created) == DAY_PAYABLE
+    assert scan.rival is not None and paid(scan.rival.created) == DAY_PAID
     # The same run id in both: the loser exports the winner's payouts as its batch.
-    assert paid(late.batch) == (DAY_PAYABLE if rival_run_id == "run-late" else {})
-    assert balance(app, "liabilities:payouts_in_transit") == 171_913
+    assert paid(late.batch) == (DAY_PAID if rival_run_id == "run-late" else {})
+    assert balance(app, "liabilities:payouts_in_transit") == PAID_TOTAL
 
 
 def test_a_failed_payout_is_paid_again_by_the_next_run(app: MemoryApp) -> None:
@@ -201,7 +174,7 @@ def test_a_failed_payout_is_paid_again_by_the_next_run(app: MemoryApp) -> None:
     party = app.result("payout.failed", "res-1", payout_id=payout.payout_id, reason="closed")
     assert party.payouts[payout.payout_id].status == "failed"
     assert balance(app, "liabilities:worker_payable:worker-2") == 33_400
-    assert balance(app, "liabilities:payouts_in_transit") == 171_913 - 33_400
+    assert balance(app, "liabilities:payouts_in_transit") == PAID_TOTAL - 33_400
     assert payout_run(app, NOW).created == []  # the same run stays a no-op
     again = payout_run(app, NOW + timedelta(hours=1))
     assert paid(again.created) == {("worker", "worker-2"): 33_400}
@@ -228,7 +201,7 @@ def test_a_settled_payout_leaves_cash(app: MemoryApp) -> None:
     party = app.result("payout.settled", "res-1", payout_id=payout.payout_id, bank_ref="b-9")
     assert party.payouts[payout.payout_id].bank_ref == "b-9"
     assert balance(app, "assets:safeguarded_cash") == cash - 100_327
-    assert balance(app, "liabilities:payouts_in_transit") == 171_913 - 100_327
+    assert balance(app, "liabilities:payouts_in_transit") == PAID_TOTAL - 100_327
     assert payout_run(app, NOW + timedelta(hours=1)).created == []
     assert all(tb.balanced for tb in trial_balances(app.postings()).values())
 
@@ -250,10 +223,19 @@ def test_the_cli_hook_exports_the_batch_and_prints_a_summary(app: MemoryApp,
     path = tmp_path / "batch.csv"
     assert run_payouts_cli(app, NOW, path, out=out) == 0
     summary = json.loads(out.getvalue())
-    assert summary == {"run_id": RUN, "as_of_position": 24, "created": 5, "skipped": 0,
-                       "totals": {"JPY": "171913"}, "conflicts": 0, "failed": [],
-                       "overdrawn": []}
-    assert len(path.read_text().splitlines()) == 1 + len(DAY_PAYABLE)
+    run = summary.pop("run")
+    assert summary == {"run_id": RUN, "as_of_position": 31, "closing": None,
+                       "payment_day": "2026-11-30", "created": 4, "skipped": 0,
+                       "repeated": False, "totals": {"JPY": "171077"}, "conflicts": 0,
+                       "failed": [], "overdrawn": [],
+                       "held_parties": [{"party": "worker:worker-4", "reason": "below_minimum",
+                                         "amount": "836", "currency": "JPY",
+                                         "due_by": "2027-01-25T00:00:00+09:00"}]}
+    assert run["payouts"] == 4 and run["carried_over"] == 1 and run["held"] == 0
+    assert run["totals"] == {"JPY": {"paid": "171077", "fees": "0", "sent": "171077",
+                                     "carried_over": "836"}}
+    assert [(f["transfers"], f["total"]) for f in run["files"]] == [(4, "171077")]
+    assert len(path.read_text().splitlines()) == 1 + len(DAY_PAID)
     assert [p.name for p in tmp_path.iterdir()] == ["batch.csv"]  # no partial file left
 
 

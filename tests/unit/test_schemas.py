@@ -23,7 +23,12 @@ from settlement.ingest.decoding import (
     schemas_dir,
     topic_kind_of,
 )
-from settlement.service.scenario import cloud_event, marketplace_day
+from settlement.service.scenario import (
+    bank_account,
+    cloud_event,
+    marketplace_day,
+    marketplace_parties,
+)
 
 SCHEMAS = schemas_dir()
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -37,7 +42,7 @@ SPEC_TYPES = {
     "competition.entry_submitted", "competition.awarded", "competition.cancelled",
     "task.opened", "task.funded", "task.submission_received", "task.submission_approved",
     "task.submission_rejected", "task.closed", "dispute.opened", "dispute.resolved",
-    "payout.settled", "payout.failed",
+    "payout.settled", "payout.failed", "payout.returned", "party.registered", "party.updated",
 }
 OTHER_FILES = {"defs.json", "cloudevent.json", "settlement.command_rejected.json", "dlq.json"}
 # Keywords that only annotate: fastjsonschema ignores every sibling of a `$ref`, so
@@ -90,7 +95,7 @@ def service_accepts(event: dict[str, Any]) -> bool:
 
 
 def scenario() -> list[dict[str, Any]]:
-    return marketplace_day(START, "sch")
+    return marketplace_parties(START, "sch") + marketplace_day(START, "sch")
 
 
 def samples() -> dict[str, dict[str, Any]]:
@@ -106,6 +111,11 @@ def samples() -> dict[str, dict[str, Any]]:
                     {"payout_id": "po-1", "bank_ref": "zengin:77"}),
         cloud_event("x-5", "payout.failed", START,
                     {"payout_id": "po-2", "reason": "closed account"}),
+        cloud_event("x-6", "payout.returned", START,
+                    {"payout_id": "po-3", "reason": "振込不能: account closed"}),
+        cloud_event("x-7", "party.updated", START,
+                    {"party_id": "worker-5", "kyc_verified": True, "address": None,
+                     "bank_account": bank_account("3000005", "ﾀｶﾊｼ ｼﾞﾛｳ")}),
     ]
     return {event["type"]: event for event in scenario() + extra}
 

@@ -23,18 +23,40 @@ _FILTERS = sql.SQL(
     "AND (%(account)s::text IS NULL OR account = %(account)s)")
 
 
+_SIDES = sql.SQL(
+    "coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0) AS debits, "
+    "coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0) AS credits")
+
+
 def balance_source(schema: str, as_of: datetime | None) -> sql.Composed:
     """Rows (account, currency, debits, credits): the running balances, or the sums
-    of the entries with `time ≤ as_of`."""
+    of the entries with `time ≤ as_of` (accounts with such entries only).
+
+    As of an instant the sums are read from whichever side of it holds fewer
+    entries, judged by the span of entry times (two probes of the `time` index):
+    the entries up to `as_of`, or the running balances less the entries after it
+    (a running balance is the sum of all its account's entries, the same
+    snapshot: `unmatched_balances`). Entries are positive, so an account with
+    entries by `as_of` has debits or credits then, and one without has neither.
+    Only the chosen side is read: each is gated by a one-time filter. At
+    1,000,000 entries an as-of 30 days back of 89 took 105 ms against 190–300."""
+    s = schema_id(schema)
     if as_of is None:
-        return sql.SQL("SELECT account, currency, debits, credits FROM {}.balances").format(
-            schema_id(schema))
+        return sql.SQL("SELECT account, currency, debits, credits FROM {}.balances").format(s)
     return sql.SQL(
-        "SELECT account, currency, "
-        "coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0) AS debits, "
-        "coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0) AS credits "
-        "FROM {}.ledger_entries WHERE time <= %(as_of)s GROUP BY account, currency"
-    ).format(schema_id(schema))
+        "WITH span AS (SELECT coalesce(%(as_of)s - min(time) <= max(time) - %(as_of)s, true) "
+        "  AS early FROM {s}.ledger_entries), "
+        "upto AS (SELECT account, currency, {sides} FROM {s}.ledger_entries "
+        "  WHERE time <= %(as_of)s GROUP BY account, currency), "
+        "since AS (SELECT account, currency, {sides} FROM {s}.ledger_entries "
+        "  WHERE time > %(as_of)s GROUP BY account, currency) "
+        "SELECT * FROM upto WHERE (SELECT early FROM span) "
+        "UNION ALL "
+        "SELECT * FROM (SELECT b.account, b.currency, b.debits - coalesce(a.debits, 0) AS debits, "
+        "  b.credits - coalesce(a.credits, 0) AS credits "
+        "  FROM {s}.balances b LEFT JOIN since a USING (account, currency)) r "
+        "WHERE NOT (SELECT early FROM span) AND (r.debits <> 0 OR r.credits <> 0)"
+    ).format(s=s, sides=_SIDES)
 
 
 def balances(conn: psycopg.Connection[Any], schema: str, *, currency: str | None = None,
@@ -88,16 +110,19 @@ def balances_page(conn: psycopg.Connection[Any], schema: str, currency: str, *,
     the balances on their natural sides."""
     # One statement (one snapshot, one round trip): the totals row joined with the page.
     # The page is ordered by the database's collation (not "C"), so the primary key
-    # serves the order and a page reads `limit` rows, not the whole table.
+    # serves the order and a page reads `limit` rows, not the whole table. As of an
+    # instant the balances are sums over the entries: materialised, they are summed
+    # once for the totals and the page, not twice (half the time at 1,000,000 entries).
     query = sql.SQL(
-        "WITH b AS NOT MATERIALIZED (SELECT * FROM ({source}) b WHERE {filters}), "
+        "WITH b AS {materialized} (SELECT * FROM ({source}) b WHERE {filters}), "
         "t AS (SELECT coalesce(sum(debits), 0) AS d, coalesce(sum(credits), 0) AS c, "
         "  coalesce(sum({natural}), 0) AS n FROM b), "
         "p AS (SELECT account, currency, debits, credits FROM b "
         "  WHERE %(after)s::text IS NULL OR account > %(after)s "
         "  ORDER BY account LIMIT %(limit)s) "
         "SELECT t.d, t.c, t.n, p.* FROM t LEFT JOIN p ON true ORDER BY p.account"
-    ).format(source=balance_source(schema, as_of), filters=_FILTERS, natural=NATURAL_BALANCE)
+    ).format(source=balance_source(schema, as_of), filters=_FILTERS, natural=NATURAL_BALANCE,
+             materialized=sql.SQL("NOT MATERIALIZED" if as_of is None else "MATERIALIZED"))
     params = {"currency": currency, "prefix": prefix, "account": account, "as_of": as_of,
               "after": after, "limit": limit}
     with conn.cursor(row_factory=tuple_row) as cur:

@@ -102,10 +102,12 @@ def _source(schema: str, as_of: datetime | None) -> sql.Composed:
         return sql.SQL("SELECT {}, paid_out FROM {}.receivables").format(
             _COLUMNS, schema_id(schema))
     # As of T, an item is paid out when a worker payout initiated by T names it and
-    # had not failed by T (the payout events in the audit log, as `paid_out` is now).
+    # had not failed (nor come back from the bank) by T (the payout events in the
+    # audit log, as `paid_out` is now).
     return sql.SQL(
         "WITH failed AS (SELECT data->>'payout_id' AS payout_id FROM {s}.audit_log "
-        "  WHERE type = 'settlement.payout_failed' AND time <= %(as_of)s), "
+        "  WHERE type IN ('settlement.payout_failed', 'settlement.payout_returned') "
+        "  AND time <= %(as_of)s), "
         "paid AS (SELECT DISTINCT i->>'job_id' AS job_id, i->>'item_id' AS item_id "
         "  FROM {s}.audit_log a, jsonb_array_elements(a.data->'items') AS i "
         "  WHERE a.type = 'settlement.payout_initiated' AND a.time <= %(as_of)s "

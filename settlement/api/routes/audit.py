@@ -3,7 +3,7 @@ hash chain recomputed over the event store."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from settlement.api import models
@@ -14,14 +14,9 @@ from settlement.api.openapi import CSV_ROWS, ERRORS
 from settlement.api.params import DEFAULT_LIMIT, ID_PATTERN, Limit
 from settlement.api.queries import audit as audit_queries
 from settlement.api.render import iso, next_after, render
-from settlement.api.verifier import ChainVerifier
+from settlement.api.verifier import Verifier
 
 router = APIRouter(tags=["audit"])
-
-
-async def app_verifier(request: Request) -> ChainVerifier:
-    verifier: ChainVerifier = request.app.state.verifier
-    return verifier
 
 
 @router.get("/v1/audit/events", response_model=models.AuditEvents,
@@ -40,8 +35,7 @@ def audit_events(request: Request, _: Auditor, db: Db, schema: Schema,
 
 
 @router.get("/v1/audit/verify", response_model=models.Verification, responses=ERRORS)
-def audit_verify(_: Auditor,
-                 verifier: Annotated[ChainVerifier, Depends(app_verifier)]) -> Response:
+def audit_verify(_: Auditor, verifier: Verifier) -> Response:
     """Recompute the hash chain over the event store (SPEC §8)."""
     result = verifier.verify()
     return render({"ok": result.ok, "events_checked": result.events_checked,

@@ -20,6 +20,7 @@ from itertools import islice
 from settlement.projections.model.changes import Changes, ItemKey
 from settlement.projections.model.envelope import Event
 from settlement.projections.model.jobs import item_ids, job_of
+from settlement.projections.model.parties import is_keyed
 from settlement.projections.model.payouts import PayoutView, is_payout, payout_of
 from settlement.projections.model.views import ItemView, JobView
 
@@ -62,6 +63,8 @@ def needs(events: Sequence[Event]) -> Needs:
     keys: set[ItemKey] = set()
     payout_ids: set[str] = set()
     for event in events:
+        if is_keyed(event):
+            continue  # it needs no earlier state (see model.parties)
         if is_payout(event):
             payout_ids.add(payout_of(event))
             continue

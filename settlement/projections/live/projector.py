@@ -18,12 +18,20 @@ the topic, and the relay republishes from a position an operator chooses. Read
 at the old offsets, the new log would silently skip events, so a partition is
 read again from its beginning when its log ends before the records we read (the
 high watermark of every fetch), or when, on assignment, the record before the
-stored position is not the event read there (`probe`).
+stored position is not the event read there (`probe`); the latter is checked
+again after the connection to the broker broke (`probe.Breaks`).
+
+PostgreSQL or the broker going away ends the projector's session (its Kafka
+consumer, its batches not stored, its views in memory); the outage is logged
+once and waited out (`settlement.infra.outage`), on a new connection if the
+outage broke ours, and the next session starts from the stored positions.
+Progress, lag and outages go to the process's `Liveness` (heartbeat, watchdog).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -34,11 +42,15 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from settlement.infra import broker, failpoints, probe
+from settlement.infra import broker, failpoints, probe, watch
 from settlement.infra.broker import OffsetCommits
+from settlement.infra.liveness import Liveness
 from settlement.infra.logging import get_logger
+from settlement.infra.outage import BROKER, DATABASE, Outages, away, unless_stopped
 from settlement.infra.topics import Topics
+from settlement.infra.watch import BrokerWatch
 from settlement.projections.live.cache import ViewCache, needs
+from settlement.projections.live.connections import Opener
 from settlement.projections.live.metrics import ProjectorMetrics
 from settlement.projections.model.changes import Changes, ItemKey, fold
 from settlement.projections.model.envelope import Event, parse
@@ -50,8 +62,8 @@ from settlement.projections.storage.store import PartitionAdvance, Rows, Store, 
 
 GROUP_ID = "settlement-projections"
 BATCH_RECORDS_MAX = 1_000
-POLL_TIMEOUT_MS = 200
 SWITCH_INTERVAL_S = 0.0005
+CLOSE_TIMEOUT_S = 2.0  # the Kafka consumer's stop, when the broker is away
 
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 Folded = tuple[Changes, list[Rows]]
@@ -62,7 +74,8 @@ class Projector:
                  schema_name: str = schema.LIVE_SCHEMA, group_id: str = GROUP_ID,
                  client_id: str = "settlement-projector",
                  batch_records_max: int = BATCH_RECORDS_MAX,
-                 head: Callable[[], int | None] | None = None) -> None:
+                 head: Callable[[], int | None] | None = None,
+                 liveness: Liveness | None = None) -> None:
         self.conn, self.bootstrap, self.topics = conn, bootstrap, topics
         self.schema_name, self.group_id, self.client_id = schema_name, group_id, client_id
         self.batch_records_max = batch_records_max
@@ -80,38 +93,77 @@ class Projector:
         self._storing: asyncio.Task[None] | None = None  # the batch being written
         self._failed: BaseException | None = None  # why storing a batch failed: stop
         self._offsets: OffsetCommits | None = None  # Kafka's offsets (monitoring), per run
+        self.liveness = liveness or Liveness.off()
+        self._watch = BrokerWatch(bootstrap, self.liveness)
+        self._opener = Opener.of(conn)
+        self._opened: list[psycopg.Connection[Any]] = []  # by this projector: closed by it
+        self._stop = asyncio.Event()  # the run's
+        self._joined = False  # the group gave this member its (maybe empty) assignment
+        self._breaks: probe.Breaks | None = None  # the session consumer's broken connections
+        self._breaks_seen = 0  # … when its logs were last looked at
 
     def snapshot(self) -> dict[str, Any]:
-        """The metrics with the lag behind the event store (SPEC §7 `/metrics`)."""
-        return self.metrics.snapshot(self.head() if self.head else None, time.monotonic())
+        """The metrics with the lag behind the event store (SPEC §7 `/metrics`); no
+        head or lag while the database is away."""
+        try:
+            head = self.head() if self.head else None
+        except Exception as error:
+            if away(error) is None:
+                raise
+            head = None
+        return self.metrics.snapshot(head, time.monotonic())
 
     async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> ProjectorMetrics:
-        """Consume until `stop` is set (or, with `idle_exit_s`, until that long idle)."""
+        """Consume until `stop` is set (or, with `idle_exit_s`, until that long idle),
+        waiting out every outage of PostgreSQL or the broker."""
+        self._stop = stop
+        outages = Outages(self.log, "projector", self.liveness.waiting)
+        try:
+            await outages.run(lambda: self._session(idle_exit_s),
+                              {DATABASE: self._reconnect,
+                               BROKER: lambda: broker.answers(self.bootstrap)}, stop)
+        finally:
+            for conn in self._opened:
+                await asyncio.to_thread(conn.close)
+        return self.metrics
+
+    async def _reconnect(self) -> None:
+        """Raise unless the database answers; on a new connection if ours broke."""
+        conn = await asyncio.to_thread(self._opener.answering, self.conn)
+        if conn is not self.conn:
+            self._opened.append(conn)
+            self.conn, self.store = conn, Store(conn, self.schema_name)
+
+    async def _session(self, idle_exit_s: float | None) -> None:
+        """A Kafka consumer of its own, from the stored positions, until stopped, idle
+        or failed."""
         await asyncio.to_thread(schema.create, self.conn, self.schema_name)
         self.metrics.position = await asyncio.to_thread(self.store.max_position)
         self._invalidate()  # another process may have written since an earlier run
         self._failed = None
-        reader = await asyncio.to_thread(_second_connection, self.conn)
+        reader = await asyncio.to_thread(self._opener.connect)
         # The writing thread waits for PostgreSQL on every statement, then for the
         # GIL, which the folding thread holds up to a switch interval (5 ms by default).
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_S))
         try:
             self._reader = Store(reader, self.schema_name)
-            await self._consume(stop, idle_exit_s)
+            await self._consume(self._stop, idle_exit_s)
         finally:
             sys.setswitchinterval(switch_interval)
             self._reader = None
             await asyncio.to_thread(reader.close)
-        return self.metrics
 
     async def _consume(self, stop: asyncio.Event, idle_exit_s: float | None) -> None:
         consumer = broker.consumer(self.bootstrap, group_id=self.group_id,
                                    client_id=self.client_id,
                                    batch_records_max=self.batch_records_max)
         self._offsets = OffsetCommits(consumer, self.log, "projector.offset_commit_failed")
-        await consumer.start()
+        self._breaks, self._joined = probe.Breaks(consumer), False
+        self._watch.restart()
         try:
+            if not (await unless_stopped(consumer.start(), stop))[0]:
+                return  # stopped while the broker was not answering
             consumer.subscribe([self.topics.events], listener=_Assigned(self, consumer))
             # Idle counts from the last records or the last assignment, whichever
             # is later: a slow group join must not count as idle time.
@@ -119,9 +171,11 @@ class Projector:
             while not stop.is_set():
                 if self._failed is not None:
                     raise self._failed
-                batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS,
-                                                 max_records=self.batch_records_max)
+                batches = await watch.poll(consumer, stop, self.batch_records_max)
+                if self._failed is not None:
+                    raise self._failed
                 replaced = await self._check_log_ends(consumer)
+                await self._watch.check(consumer, self._joined, self._floor)
                 if any(batches.values()):
                     # Records of a replaced partition came from the new log at an old offset.
                     await self._process(consumer, {tp: records for tp, records in batches.items()
@@ -134,13 +188,15 @@ class Projector:
         finally:
             await self._settle()
             await self._flush_offsets()
-            await consumer.stop()
+            with contextlib.suppress(Exception):  # given up (the broker is away): dropped
+                await asyncio.wait_for(consumer.stop(), CLOSE_TIMEOUT_S)
 
     # Assignment ------------------------------------------------------------------
 
     async def revoked(self) -> None:
         """Before a rebalance: the batch being written is stored (or fails), and
         neither the views in memory nor any batch read so far are used after it."""
+        self._joined = False
         await self._settle()
         self._invalidate()
         await self._flush_offsets()  # while the partitions are still ours
@@ -154,28 +210,43 @@ class Projector:
         """Seek every newly owned partition to its stored position, or to its
         beginning when it is new to us or is no longer the log we read."""
         async with self._db:  # never while a batch is being stored
-            self._invalidate()
-            stored = await asyncio.to_thread(self.store.positions, self.group_id)
-            mine = {tp: stored[(tp.topic, tp.partition)] for tp in partitions
-                    if (tp.topic, tp.partition) in stored}
-            found = await probe.positions_at(
-                self.bootstrap, {tp: offset - 1 for tp, (offset, _) in mine.items()})
-            self._next, self._floor = {}, {}
-            for tp in partitions:
-                if tp not in mine:
-                    await consumer.seek_to_beginning(tp)
-                    continue
-                offset, last_position = mine[tp]
-                self._next[tp] = offset
-                if found[tp] == last_position:
-                    consumer.seek(tp, offset)
-                    self._floor[tp] = offset
-                else:
-                    await self._replaced(consumer, tp, f"offset {offset - 1} holds position "
-                                         f"{found[tp]}, not {last_position}")
+            # Paused meanwhile: nothing is fetched from offsets nobody chose, or from
+            # a log not looked at yet (what was fetched before is dropped by the
+            # seek); left paused if this fails (the session then ends).
+            consumer.pause(*(partitions & consumer.assignment()))
+            await self._assign(consumer, partitions)
+            consumer.resume(*(partitions & consumer.assignment()))  # still ours
         self._active_at = time.monotonic()
         self.log.info("projector.assigned", partitions=sorted(f"{t.topic}/{t.partition}"
                                                               for t in partitions))
+
+    async def _assign(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
+        self._invalidate()
+        self._joined = True
+        if self._breaks is not None:  # the logs are looked at now
+            self._breaks_seen = self._breaks.count
+        stored = await asyncio.to_thread(self.store.positions, self.group_id)
+        mine = {tp: stored[(tp.topic, tp.partition)] for tp in partitions
+                if (tp.topic, tp.partition) in stored}
+        found = await probe.positions_at(
+            self.bootstrap, {tp: offset - 1 for tp, (offset, _) in mine.items()})
+        self._next, self._floor = {}, {}
+        for tp in partitions:
+            if tp not in mine:
+                await consumer.seek_to_beginning(tp)
+                continue
+            offset, last_position = mine[tp]
+            self._next[tp] = offset
+            if found[tp] == last_position:
+                consumer.seek(tp, offset)
+                self._floor[tp] = offset
+            else:
+                await self._replaced(consumer, tp, f"offset {offset - 1} holds position "
+                                     f"{found[tp]}, not {last_position}")
+
+    def assignment_failed(self, error: BaseException) -> None:
+        """An assignment could not seek (the database or the broker was away)."""
+        self._failed = error
 
     def _invalidate(self) -> None:
         """Batches read before now are not stored, and the views in memory are
@@ -193,12 +264,21 @@ class Projector:
 
     async def _check_log_ends(self, consumer: AIOKafkaConsumer) -> set[TopicPartition]:
         """The partitions whose log now ends before the records we read (lost and
-        recreated, `probe.logs_ended`): they are read again from the beginning."""
+        recreated, `probe.logs_ended`): they are read again from the beginning.
+        After the connection to the broker broke (it may have lost every log and
+        have had them written anew), every owned partition is sought as on
+        assignment, and all are returned: what this poll brought comes again."""
         replaced = set()
         for tp, end, floor in probe.logs_ended(consumer, self._floor):
             async with self._db:
                 await self._replaced(consumer, tp, f"the log ends at {end}, before {floor}")
             replaced.add(tp)
+        breaks = self._breaks.count - self._breaks_seen if self._breaks is not None else 0
+        if breaks and consumer.assignment():
+            self.log.info("projector.broker_reconnected", broken_connections=breaks)
+            await self.revoked()
+            await self.assigned(consumer, consumer.assignment())
+            return consumer.assignment()
         return replaced
 
     # One batch ---------------------------------------------------------------------
@@ -269,6 +349,7 @@ class Projector:
             return
         self.metrics.record(applied=changes.applied, duplicates=changes.duplicates,
                             max_position=changes.max_position, now=time.monotonic())
+        self.liveness.progressed()
         # Only monitoring depends on Kafka's offsets: committed in the background,
         # at most once a second, while the next batches are read.
         assert self._offsets is not None, "made with the consumer (run)"
@@ -316,14 +397,6 @@ def _fold(events: list[Event], jobs: dict[str, JobView], items: dict[ItemKey, It
     return changes, rows_of(changes)
 
 
-def _second_connection(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    """Another connection to the same database, as `conn` was opened."""
-    info = conn.info
-    if info.password:  # the DSN omits it
-        return psycopg.connect(info.dsn, autocommit=True, password=info.password)
-    return psycopg.connect(info.dsn, autocommit=True)
-
-
 def _decode(record: ConsumerRecord[bytes, bytes]) -> Event:
     try:
         return parse(orjson.loads(record.value or b""))
@@ -340,5 +413,11 @@ class _Assigned(ConsumerRebalanceListener):
         await self.projector.revoked()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.projector.revoked()  # (aiokafka always calls both; this costs nothing)
-        await self.projector.assigned(self.consumer, set(assigned))
+        try:
+            await self.projector.revoked()  # (aiokafka always calls both; this costs nothing)
+            await self.projector.assigned(self.consumer, set(assigned))
+        except Exception as error:
+            # aiokafka would log this and fetch from offsets nobody chose: nothing is
+            # fetched, and the session ends at the next poll.
+            self.consumer.pause(*assigned)
+            self.projector.assignment_failed(error)

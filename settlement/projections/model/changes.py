@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from settlement.projections.model.audit import AuditRow, audit_row
 from settlement.projections.model.envelope import Event
@@ -18,6 +19,17 @@ from settlement.projections.model.escrows import EscrowRow, ItemRow, escrow_row,
 from settlement.projections.model.fastinit import fast_init
 from settlement.projections.model.jobs import evolve, job_of
 from settlement.projections.model.ledger import BalanceDelta, Entry, balance_deltas, entries
+from settlement.projections.model.parties import (
+    HOLD_EVENTS,
+    PARTY_EVENTS,
+    HoldRow,
+    PartyRow,
+    RunRow,
+    hold_row,
+    is_keyed,
+    party_row,
+    run_row,
+)
 from settlement.projections.model.payouts import (
     WORKER,
     PayoutItemRow,
@@ -81,15 +93,42 @@ class Changes:
     jobs: dict[str, JobView] = field(default_factory=dict)
     items: dict[ItemKey, ItemView] = field(default_factory=dict)
     payouts: dict[str, PayoutView] = field(default_factory=dict)
+    # Rows of one event each (parties, payout runs, holds): a repeat is told apart
+    # where they are written, so their audit rows are inserted unless present.
+    parties: dict[str, PartyRow] = field(default_factory=dict)
+    runs: dict[str, RunRow] = field(default_factory=dict)
+    holds: dict[tuple[str, str, str, str], HoldRow] = field(default_factory=dict)
+    keyed_audit: list[AuditRow] = field(default_factory=list)
     duplicates: int = 0
 
     @property
     def applied(self) -> int:
-        return len(self.audit)
+        return len(self.audit) + len(self.keyed_audit)
 
     @property
     def max_position(self) -> int:
-        return max((row.position for row in self.audit), default=0)
+        return max((row.position for row in (*self.audit, *self.keyed_audit)), default=0)
+
+    def keep(self, event: Event) -> None:
+        """Take an event of `parties.KEYED_EVENTS`: its row, if the latest of its key."""
+        if event.name in PARTY_EVENTS:
+            _latest(self.parties, (row := party_row(event)).party_id, row)
+        elif event.name in HOLD_EVENTS:
+            hold = hold_row(event)
+            _latest(self.holds, (hold.run_id, hold.party_type, hold.party_id, hold.currency),
+                    hold)
+        else:
+            _latest(self.runs, (run := run_row(event)).run_id, run)
+        self.keyed_audit.append(audit_row(event))
+
+    def take_keyed(self, other: Changes) -> None:
+        """Keep the latest of `other`'s party, run and hold rows too."""
+        for party_id, party in other.parties.items():
+            _latest(self.parties, party_id, party)
+        for run_id, run in other.runs.items():
+            _latest(self.runs, run_id, run)
+        for hold_key, hold in other.holds.items():
+            _latest(self.holds, hold_key, hold)
 
     def balances(self) -> list[BalanceDelta]:
         return balance_deltas(self.entries)
@@ -122,6 +161,11 @@ class Changes:
         return sorted(keys)
 
 
+def _latest(rows: dict[Any, Any], key: Any, row: Any) -> None:
+    if key not in rows or rows[key].position < row.position:
+        rows[key] = row
+
+
 def fold(events: Iterable[Event], jobs: Mapping[str, JobView],
          items: Mapping[ItemKey, ItemView],
          payouts: Mapping[str, PayoutView] | None = None) -> Changes:
@@ -134,6 +178,9 @@ def fold(events: Iterable[Event], jobs: Mapping[str, JobView],
     for (job_id, item_id), item in items.items():
         known.setdefault(job_id, {})[item_id] = item
     for event in events:
+        if is_keyed(event):
+            changes.keep(event)
+            continue
         if is_payout(event):
             payout_id = payout_of(event)
             view = payout_views.get(payout_id)

@@ -24,9 +24,13 @@ from settlement.projections.model.envelope import Event, amount
 from settlement.projections.model.errors import InvariantBroken, MalformedEvent
 from settlement.projections.model.fastinit import fast_init
 
-INITIATED, SETTLED, FAILED = "initiated", "settled", "failed"
+INITIATED, SETTLED, FAILED, RETURNED = "initiated", "settled", "failed", "returned"
 EVENT_STATUS = {"payout_initiated": INITIATED, "payout_settled": SETTLED,
-                "payout_failed": FAILED}
+                "payout_failed": FAILED, "payout_returned": RETURNED}
+# A payout in these states pays its items no more (a return: the bank sent it back).
+UNPAID = frozenset({FAILED, RETURNED})
+# The state each result comes from.
+_FROM = {SETTLED: INITIATED, FAILED: INITIATED, RETURNED: SETTLED}
 WORKER = "worker"
 
 
@@ -41,8 +45,8 @@ class PayoutView:
     status: str
     items: tuple[Mapping[str, str], ...]
     position: int  # of the last event applied
-    # Times of this batch's initiated / failed event (not kept in `payouts`: a
-    # `payout_items` row keeps them, for receivables as of an instant).
+    # Times of this batch's initiated / failed (or returned) event (not kept in
+    # `payouts`: a `payout_items` row keeps them, for receivables as of an instant).
     initiated_at: datetime | None = None
     failed_at: datetime | None = None
 
@@ -87,12 +91,12 @@ def evolve_payout(view: PayoutView | None, event: Event) -> PayoutView:
     if view is None:
         raise InvariantBroken(f"position {event.position}: payout {payout_of(event)} "
                               "was never initiated")
-    if view.status != INITIATED:
+    if view.status != _FROM[status]:
         raise InvariantBroken(f"position {event.position}: payout {view.payout_id} is "
-                              f"already {view.status}")
+                              f"{view.status}, not {_FROM[status]}")
     return PayoutView(view.payout_id, view.party_type, view.party_id, view.currency,
                       view.amount, status, view.items, event.position, view.initiated_at,
-                      event.time if status == FAILED else None)
+                      event.time if status in UNPAID else None)
 
 
 def item_rows(view: PayoutView) -> list[PayoutItemRow]:

@@ -2,9 +2,10 @@
 
 One row per item: the worker's claim, whether it is protected (its amount held
 in escrow, or already released and payable) and the Freelance Act deadline:
-paid out within 60 days counting the day of delivery (`core.deadlines`). `overdue` depends on the reader's `now`,
-so it is derived when read (`is_overdue`), never stored. `paid_out` is true while
-a worker payout that has not failed names the item (see `payouts`).
+paid out within 60 days counting the day of delivery (`core.deadlines`).
+`overdue` depends on the reader's `now`, so it is derived when read
+(`is_overdue`), never stored. `paid_out` is true while a worker payout that has
+not failed (nor come back from the bank) names the item (see `payouts`).
 """
 
 from __future__ import annotations

@@ -57,11 +57,17 @@ from settlement.projections.storage.writes import (
     BALANCE_COLUMNS,
     ENTRY_COLUMNS,
     HISTORY_COLUMNS,
+    HOLD_COLUMNS,
     ITEM_COLUMNS,
+    PARTY_COLUMNS,
     PAYOUT_COLUMNS,
+    RUN_COLUMNS,
     VIEW_COLUMNS,
     WRITES,
     Column,
+    hold_rows,
+    party_rows,
+    run_rows,
 )
 
 # Jobs kept in memory before the least recently folded are written out (a task
@@ -91,6 +97,8 @@ class Totals:
 
     balances: Balances = field(default_factory=dict)
     payouts: dict[str, PayoutView] = field(default_factory=dict)
+    # The rows of parties, payout runs and holds (one event each, the latest kept).
+    keyed: Changes = field(default_factory=Changes)
 
 
 def _copy_statement(schema: str, table: str, columns: Sequence[Column],
@@ -160,7 +168,7 @@ def _audit_lines(changes: Changes) -> str:
     return "".join([
         f"{a.position}\t{t[a.job_id]}\t{a.version}\t{t[a.type]}\t{time[a.time]}\t"
         f"{_text(a.causation_id)}\t{_json_text(a.data)}\t{_text(a.hash)}\t"
-        f"{_text(a.prev_hash)}\n" for a in changes.audit])
+        f"{_text(a.prev_hash)}\n" for a in (*changes.audit, *changes.keyed_audit)])
 
 
 def _history_lines(changes: Changes) -> str:
@@ -249,6 +257,7 @@ class BulkRebuild:
         self.jobs: OrderedDict[str, JobView] = OrderedDict()  # least recently folded first
         self.items: dict[str, dict[str, ItemView]] = {}
         self.payouts: dict[str, PayoutView] = {}
+        self.keyed = Changes()
         self.balances: Balances = {}
         self._stack = ExitStack()
         self._streams: list[tuple[Callable[[Changes], str], Any]] = []
@@ -311,6 +320,7 @@ class BulkRebuild:
         for (job_id, item_id), item in changes.items.items():
             self.items[job_id][item_id] = item
         self.payouts.update(changes.payouts)
+        self.keyed.take_keyed(changes)
         balances = self.balances
         with localcontext(EXACT):
             for entry in changes.entries:
@@ -405,7 +415,7 @@ class BulkRebuild:
         items = {(job_id, item_id): item for job_id, job_items in self.items.items()
                  for item_id, item in job_items.items()}
         self._write_jobs(views, items)
-        return Totals(self.balances, self.payouts)
+        return Totals(self.balances, self.payouts, self.keyed)
 
 
 def prepare(conn: psycopg.Connection[Any], schema: str) -> None:
@@ -436,6 +446,7 @@ def complete(conn: psycopg.Connection[Any], schema: str, shards: Iterable[Totals
                               for account, currency, debits, credits in cur.fetchall()}
         cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, partial))
         payouts: dict[str, PayoutView] = {}
+        keyed = Changes()
         with localcontext(EXACT):
             for totals in shards:
                 for key, (debits, credits) in totals.balances.items():
@@ -445,6 +456,7 @@ def complete(conn: psycopg.Connection[Any], schema: str, shards: Iterable[Totals
                 if payouts.keys() & totals.payouts.keys():  # a payout's events: one shard
                     raise ValueError("a payout was folded in two shards")
                 payouts.update(totals.payouts)
+                keyed.take_keyed(totals.keyed)
         changes = Changes(payouts=payouts)
         set_json_dumps(orjson.dumps, cur)
         _copy(cur, schema, "balances", BALANCE_COLUMNS,
@@ -455,10 +467,14 @@ def complete(conn: psycopg.Connection[Any], schema: str, shards: Iterable[Totals
                 list(v.items), v.position) for v in changes.payout_rows()])
         write = _BY_TABLE["payout_items"]
         _copy(cur, schema, "payout_items", write.columns, write.rows(changes))
+        for table, columns, rows in (("parties", PARTY_COLUMNS, party_rows(keyed)),
+                                     ("payout_runs", RUN_COLUMNS, run_rows(keyed)),
+                                     ("payout_holds", HOLD_COLUMNS, hold_rows(keyed))):
+            _copy(cur, schema, table, columns, rows)
         cur.execute(sql.SQL(
             "UPDATE {s}.receivables AS r SET paid_out = true FROM "
             "(SELECT DISTINCT job_id, item_id FROM {s}.payout_items "
-            "WHERE party_type = 'worker' AND status <> 'failed') AS p "
+            "WHERE party_type = 'worker' AND status NOT IN ('failed', 'returned')) AS p "
             "WHERE r.job_id = p.job_id AND r.item_id = p.item_id").format(s=s))
     schemas.create(conn, schema, schemas.REBUILD)  # the indexes again
 

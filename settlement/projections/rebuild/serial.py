@@ -349,7 +349,9 @@ def _until(events: list[Event], as_of: datetime, stopped: set[str]) -> list[Even
     """The events with `time ≤ as_of` of jobs that had none past it so far."""
     kept = []
     for event in events:
-        key = event.job_id or event.data.get("payout_id", "")
+        data = event.data  # a job's, a payout's, a party's, a run's, or a hold's events
+        key = (event.job_id or data.get("payout_id")
+               or f"{data.get('party_id')}:{data.get('run_id')}")
         if key in stopped:
             continue
         if event.time > as_of:

@@ -34,7 +34,7 @@ class Table:
     name: str
     columns: str
     key: tuple[str, ...]
-    indexes: tuple[str, ...] = ()
+    indexes: tuple[str, ...] = ()  # each "columns" or "columns WHERE predicate"
     digested: bool = True
 
 
@@ -68,7 +68,10 @@ TABLES = (
           "net numeric NOT NULL, currency text NOT NULL, protected boolean NOT NULL, "
           "delivered_at timestamptz, due_by timestamptz, "
           "paid_out boolean NOT NULL DEFAULT false",
-          ("job_id", "item_id"), ("worker_id", "client_id")),
+          # The last: open claims by deadline, for the API's payout-deadline gauges
+          # (a partial index, so it holds unpaid claims only, not all history).
+          ("job_id", "item_id"), ("worker_id", "client_id",
+                                  "due_by WHERE NOT paid_out AND amount > 0")),
     Table("receivables_history", "job_id text NOT NULL, item_id text NOT NULL, "
           "version bigint NOT NULL, position bigint NOT NULL, time timestamptz NOT NULL, "
           "worker_id text, client_id text NOT NULL, state text NOT NULL, "
@@ -89,6 +92,24 @@ TABLES = (
           "payout_id text NOT NULL, party_type text NOT NULL, status text NOT NULL, "
           "initiated_at timestamptz, failed_at timestamptz",
           ("job_id", "item_id", "payout_id")),
+    # SPEC §10 `GET /v1/parties/{party_id}`: each party as its latest event left it
+    # (the account number masked); `position`: of that event.
+    Table("parties", "party_id text NOT NULL, kind text NOT NULL, name text NOT NULL, "
+          "name_kana text NOT NULL, address text, invoice_registration_number text, "
+          "bank_account jsonb, kyc_verified boolean NOT NULL, "
+          "transfer_fee_bearer text NOT NULL, hold text, returned_payout_id text, "
+          "registered_at timestamptz, updated_at timestamptz NOT NULL, "
+          "position bigint NOT NULL", ("party_id",)),
+    # SPEC §11 `GET /v1/payout-runs/{run_id}`: each run, started or completed.
+    Table("payout_runs", "run_id text NOT NULL, closing date, payment_day date NOT NULL, "
+          "cutoff timestamptz, as_of_position bigint NOT NULL, status text NOT NULL, "
+          "summary jsonb, time timestamptz NOT NULL, position bigint NOT NULL",
+          ("run_id",), ("status, time",)),
+    # SPEC §11 `GET /v1/payouts/held`: what each run held or carried over, and why.
+    Table("payout_holds", "run_id text NOT NULL, party_type text NOT NULL, "
+          "party_id text NOT NULL, currency text NOT NULL, amount numeric NOT NULL, "
+          "reason text NOT NULL, due_by timestamptz, time timestamptz NOT NULL, "
+          "position bigint NOT NULL", ("run_id", "party_type", "party_id", "currency")),
 )
 DIGESTED = tuple(table for table in TABLES if table.digested)
 
@@ -124,10 +145,11 @@ def _create_table(conn: psycopg.Connection[Any], schema: sql.Identifier, table: 
         sql.SQL("UNLOGGED " if unlogged else ""),
         schema, sql.Identifier(table.name), sql.SQL(table.columns),
         sql.SQL(", ").join(map(sql.Identifier, table.key))))
-    for n, columns in enumerate(table.indexes, start=1):
-        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} ({})").format(
+    for n, index in enumerate(table.indexes, start=1):
+        columns, _, where = index.partition(" WHERE ")  # "columns[ WHERE predicate]"
+        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} ({}){}").format(
             sql.Identifier(f"{table.name}_{n}"), schema, sql.Identifier(table.name),
-            sql.SQL(columns)))
+            sql.SQL(columns), sql.SQL(f" WHERE {where}" if where else "")))
 
 
 def role_of(conn: psycopg.Connection[Any], schema: str) -> str | None:

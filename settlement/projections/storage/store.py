@@ -25,6 +25,7 @@ from settlement.projections.model.envelope import Event
 from settlement.projections.model.errors import PositionConflict
 from settlement.projections.model.escrows import ItemRow, item_view
 from settlement.projections.model.jobs import item_ids, job_of
+from settlement.projections.model.parties import is_keyed
 from settlement.projections.model.payouts import PayoutView, is_payout, payout_of, view_of_row
 from settlement.projections.model.views import ItemView, JobView
 from settlement.projections.storage.schema import checked_name
@@ -80,7 +81,7 @@ class Store:
 
     def load(self, events: Sequence[Event]) -> tuple[dict[str, JobView], dict[ItemKey, ItemView]]:
         """The stored views of the events' jobs and the stored items they name."""
-        events = [e for e in events if not is_payout(e)]
+        events = [e for e in events if not is_payout(e) and not is_keyed(e)]
         job_ids = sorted({job_of(e) for e in events})
         keys = sorted({(job_of(e), item_id) for e in events for item_id in item_ids(e)})
         jobs, items, _ = self.read(job_ids, keys, [])

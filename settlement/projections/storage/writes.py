@@ -53,6 +53,18 @@ PAYOUT_COLUMNS = [("payout_id", "text"), ("party_type", "text"), ("party_id", "t
 PAYOUT_ITEM_COLUMNS = [("job_id", "text"), ("item_id", "text"), ("payout_id", "text"),
                        ("party_type", "text"), ("status", "text"),
                        ("initiated_at", "timestamptz"), ("failed_at", "timestamptz")]
+PARTY_COLUMNS = [("party_id", "text"), ("kind", "text"), ("name", "text"),
+                 ("name_kana", "text"), ("address", "text"),
+                 ("invoice_registration_number", "text"), ("bank_account", "jsonb"),
+                 ("kyc_verified", "boolean"), ("transfer_fee_bearer", "text"), ("hold", "text"),
+                 ("returned_payout_id", "text"), ("registered_at", "timestamptz"),
+                 ("updated_at", "timestamptz"), ("position", "bigint")]
+RUN_COLUMNS = [("run_id", "text"), ("closing", "date"), ("payment_day", "date"),
+               ("cutoff", "timestamptz"), ("as_of_position", "bigint"), ("status", "text"),
+               ("summary", "jsonb"), ("time", "timestamptz"), ("position", "bigint")]
+HOLD_COLUMNS = [("run_id", "text"), ("party_type", "text"), ("party_id", "text"),
+                ("currency", "text"), ("amount", "numeric"), ("reason", "text"),
+                ("due_by", "timestamptz"), ("time", "timestamptz"), ("position", "bigint")]
 
 
 def _names(columns: Sequence[Column]) -> sql.Composable:
@@ -131,9 +143,12 @@ class Upsert(Staged):
         return sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}) "
                        "ON COMMIT DELETE ROWS").format(self._stage, columns)
 
-    def statement(self, schema: str) -> tuple[sql.Composed, sql.Composed]:
+    def _on_conflict(self) -> str:
         assignments = self.update or ", ".join(
             f"{name} = EXCLUDED.{name}" for name, _ in self.columns if name not in self.key)
+        return f"DO UPDATE SET {assignments}"
+
+    def statement(self, schema: str) -> tuple[sql.Composed, sql.Composed]:
         key = sql.SQL(", ").join(map(sql.Identifier, self.key))
         copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             self._stage, _names(self.columns))
@@ -142,9 +157,9 @@ class Upsert(Staged):
             sql.SQL("{}::jsonb" if type_ == "jsonb" else "{}").format(sql.Identifier(name))
             for name, type_ in self.columns)
         insert = sql.SQL("INSERT INTO {}.{} AS t ({}) SELECT {} FROM {} ORDER BY {} "
-                         "ON CONFLICT ({}) DO UPDATE SET {}").format(
+                         "ON CONFLICT ({}) {}").format(
             sql.Identifier(schema), sql.Identifier(self.table), _names(self.columns),
-            values, self._stage, key, key, sql.SQL(assignments))
+            values, self._stage, key, key, sql.SQL(self._on_conflict()))
         return copy, insert
 
 
@@ -196,10 +211,56 @@ def _payout_items(changes: Changes) -> list[tuple[Any, ...]]:
     return list(map(_attrs(PAYOUT_ITEM_COLUMNS), changes.payout_items()))
 
 
+def _json_texts(columns: Sequence[Column],
+                rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """`rows` with their JSON values as text, as a staging table takes them."""
+    json_at = [n for n, (_, type_) in enumerate(columns) if type_ == "jsonb"]
+    return [tuple(orjson.dumps(v).decode() if n in json_at and v is not None else v
+                  for n, v in enumerate(row)) for row in rows]
+
+
+def party_rows(changes: Changes) -> list[tuple[Any, ...]]:
+    return [_attrs(PARTY_COLUMNS)(changes.parties[k]) for k in sorted(changes.parties)]
+
+
+def run_rows(changes: Changes) -> list[tuple[Any, ...]]:
+    return [_attrs(RUN_COLUMNS)(changes.runs[k]) for k in sorted(changes.runs)]
+
+
+def hold_rows(changes: Changes) -> list[tuple[Any, ...]]:
+    return [_attrs(HOLD_COLUMNS)(changes.holds[k]) for k in sorted(changes.holds)]
+
+
+def _keyed_audit(changes: Changes) -> list[tuple[Any, ...]]:
+    return _json_texts(AUDIT_COLUMNS, list(map(_attrs(AUDIT_COLUMNS), changes.keyed_audit)))
+
+
+# A row of one event each: replaced by a later event only (see model.parties).
+_IF_LATER = " WHERE t.position < EXCLUDED.position"
+
+
+def _replace(columns: Sequence[Column], key: Sequence[str], keep: Sequence[str] = ()) -> str:
+    return ", ".join(f"{name} = coalesce(t.{name}, EXCLUDED.{name})" if name in keep
+                     else f"{name} = EXCLUDED.{name}"
+                     for name, _ in columns if name not in key) + _IF_LATER
+
+
+@dataclass(frozen=True)
+class InsertNew(Upsert):
+    """Rows inserted unless their key is there: an event read twice adds nothing."""
+
+    @property
+    def _stage(self) -> sql.Identifier:
+        return sql.Identifier(f"stage_new_{self.table}")
+
+    def _on_conflict(self) -> str:
+        return "DO NOTHING"
+
+
 @dataclass(frozen=True)
 class PaidOut(Staged):
     """Recompute `receivables.paid_out` of the batch's payable or paid-out items from
-    `payout_items` (a worker payout that has not failed), after both are written:
+    `payout_items` (a worker payout not failed nor returned), after both are written:
     the result does not depend on which of the two arrived first."""
 
     table: str = "receivables"
@@ -215,7 +276,7 @@ class PaidOut(Staged):
         paid = sql.SQL(
             "EXISTS (SELECT 1 FROM {}.payout_items AS p WHERE p.job_id = r.job_id "
             "AND p.item_id = r.item_id AND p.party_type = 'worker' "
-            "AND p.status <> 'failed')").format(sql.Identifier(schema))
+            "AND p.status NOT IN ('failed', 'returned'))").format(sql.Identifier(schema))
         copy = sql.SQL("COPY {} (job_id, item_id) FROM STDIN (FORMAT BINARY)").format(
             self._stage)
         update = sql.SQL(
@@ -245,5 +306,13 @@ WRITES: tuple[Append | Upsert | PaidOut, ...] = (
            _payout_items, "status = EXCLUDED.status, "
            "initiated_at = coalesce(EXCLUDED.initiated_at, t.initiated_at), "
            "failed_at = coalesce(EXCLUDED.failed_at, t.failed_at)"),
+    InsertNew("audit_log", AUDIT_COLUMNS, ("position",), _keyed_audit),
+    Upsert("parties", PARTY_COLUMNS, ("party_id",),
+           lambda c: _json_texts(PARTY_COLUMNS, party_rows(c)),
+           _replace(PARTY_COLUMNS, ("party_id",), keep=("registered_at",))),
+    Upsert("payout_runs", RUN_COLUMNS, ("run_id",),
+           lambda c: _json_texts(RUN_COLUMNS, run_rows(c)), _replace(RUN_COLUMNS, ("run_id",))),
+    Upsert("payout_holds", HOLD_COLUMNS, ("run_id", "party_type", "party_id", "currency"),
+           hold_rows, _replace(HOLD_COLUMNS, ("run_id", "party_type", "party_id", "currency"))),
     PaidOut(),  # last: after receivables and payout_items
 )
