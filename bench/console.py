@@ -123,9 +123,15 @@ def measure(url: str, requests: int) -> tuple[dict[str, list[float]],
                           headers={"Authorization": f"Bearer {TOKEN}"}) as client:
             api_ms = {name: timed(client, path, requests)
                       for name, path in endpoints(as_of).items()}
-    finally:
+    except SystemExit:
         api.send_signal(signal.SIGTERM)
-        api.wait(30)
+        _, errors = api.communicate(timeout=30)
+        print(errors[-4000:], flush=True)  # the API's log: what went wrong
+        raise
+    finally:
+        if api.poll() is None:
+            api.send_signal(signal.SIGTERM)
+            api.wait(30)
     return page_ms, api_ms, first
 
 

@@ -1,18 +1,20 @@
 """The console's answers other than 200, as pages: sign-in needed (a redirect to
 the form), 403 (wrong role, refused form), 400 (a parameter, with the API's
-message), 404, 405, 503 (no projections yet) and 500 (logged)."""
+message), 404, 405, 503 with `Retry-After` (no projections yet; the database
+unreachable or too slow, as the API answers them) and 500 (logged)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import eventsourcing.persistence
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from settlement.api.render import ApiError
+from settlement.api.render import RETRY_AFTER_S, ApiError
 from settlement.console.guard import SESSION_COOKIE, Refused, SignInRequired
 from settlement.console.render import base, page
 from settlement.infra.logging import get_logger
@@ -29,6 +31,11 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.errors.UndefinedTable, projections_unavailable)
+    # As the API: a statement timeout, or the event store unreachable (the chain
+    # verifier reads it through eventsourcing), is an outage, not an internal error.
+    app.add_exception_handler(psycopg.errors.QueryCanceled, database_unavailable)
+    app.add_exception_handler(psycopg.OperationalError, database_unavailable)
+    app.add_exception_handler(eventsourcing.persistence.OperationalError, database_unavailable)
     app.add_exception_handler(Exception, internal_error)
 
 
@@ -56,7 +63,7 @@ def refused(request: Request, exc: Refused) -> Response:
 
 def api_error(request: Request, exc: ApiError) -> Response:
     """The API's own errors: a parameter (400), the database away (503)."""
-    key = {503: "error_503", 404: "error_404"}.get(exc.status, "error_400")
+    key = {503: "error_database", 404: "error_404"}.get(exc.status, "error_400")
     return error_page(request, exc.status, key, message=exc.message)
 
 
@@ -78,6 +85,12 @@ def projections_unavailable(request: Request, exc: Exception) -> Response:
     return error_page(request, 503, "error_503")
 
 
+def database_unavailable(request: Request, exc: Exception) -> Response:
+    get_logger(component="console").warning("console.database_unavailable",
+                                            path=request.url.path, error=type(exc).__name__)
+    return error_page(request, 503, "error_database")
+
+
 def internal_error(request: Request, exc: Exception) -> Response:
     get_logger(component="console").error("console.internal_error", path=request.url.path,
                                           exc_info=exc)
@@ -86,5 +99,8 @@ def internal_error(request: Request, exc: Exception) -> Response:
 
 def error_page(request: Request, status: int, title: str, text: str | None = None,
                message: str | None = None) -> Response:
-    return page(request, "error.html", status_code=status, title_key=title, text_key=text,
-                message=message)
+    response = page(request, "error.html", status_code=status, title_key=title,
+                    text_key=text, message=message)
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response

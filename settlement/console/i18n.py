@@ -135,11 +135,24 @@ LABELS: dict[str, tuple[str, str]] = {
     "status": ("Status", "状態"),
     "all_statuses": ("all", "すべて"),
     "payout_runs": ("Payout runs", "支払バッチ"),
-    "payout_runs_later": ("Payout runs with their Zengin 総合振込 files, parties held back "
-                          "with their reasons, and statements to download come with the "
-                          "payout-runs issue; they will appear here.",
-                          "全銀総合振込ファイル付きの支払バッチ、保留中の支払先と理由、明細の"
-                          "ダウンロードは支払バッチの対応で追加され、ここに表示されます。"),
+    "run_id": ("Run id", "バッチID"),
+    "no_run": ("No payout run yet.", "支払バッチはまだありません。"),
+    "closing": ("Closing", "締め日"),
+    "run_at": ("Run at", "実行時刻"),
+    "run_payouts": ("Payouts", "支払件数"),
+    "run_held": ("Held", "保留"),
+    "run_carried_over": ("Carried over", "繰越"),
+    "run_failed": ("Failed", "失敗"),
+    "run_totals": ("Totals per currency", "通貨別合計"),
+    "run_paid": ("Paid", "支払額"),
+    "run_fees": ("Transfer fees", "振込手数料"),
+    "run_sent": ("Sent", "送金額"),
+    "zengin_file": ("Download the Zengin 総合振込 file", "全銀総合振込ファイルをダウンロード"),
+    "held_parties": ("Parties held or carried over, and why", "保留・繰越の支払先と理由"),
+    "reason": ("Reason", "理由"),
+    "statements_later": ("Statements to download come with the tax-documents issue; they "
+                         "will appear here.", "明細のダウンロードは税務書類の対応で追加され、"
+                         "ここに表示されます。"),
     # Audit
     "causation": ("Cause", "原因"),
     "hash": ("Hash", "ハッシュ"),
@@ -175,6 +188,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "error_405": ("Method not allowed", "許可されていない操作です"),
     "error_500": ("Something went wrong", "エラーが発生しました"),
     "error_503": ("The read models are not ready yet", "読み取りモデルの準備ができていません"),
+    "error_database": ("The database cannot answer now; try again shortly",
+                       "データベースが応答しません。しばらくして再度お試しください"),
     "back_to_overview": ("Back to the overview", "概要へ戻る"),
 }
 

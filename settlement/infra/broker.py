@@ -100,8 +100,12 @@ class EmbeddedBroker:
         # A file, not a pipe: nobody drains a pipe, and a full one would stall the broker.
         self._log = tempfile.TemporaryFile()
         started = time.monotonic()
+        # A session of its own: a terminal's Ctrl-C (SIGINT to the foreground process
+        # group) must not kill the broker under the children that are still stopping;
+        # whoever started it stops it (`stop`, at the end of `kafka`).
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             self._wait_ready(started + self._start_timeout_s)

@@ -19,6 +19,7 @@ from settlement.banking.kana import HOLDER_NAME_BYTES_MAX, NameNotRepresentable,
 from settlement.parties.aggregate import BANK_ACCOUNT_RETURNED
 from settlement.parties.record import PartyRecord
 
+HOLDER_NAMES_CACHED_MAX = 262_144  # a closing's parties, at about 300 bytes each
 KYC_MISSING = "kyc_missing"
 BANK_ACCOUNT_MISSING = "bank_account_missing"
 NAME_NOT_REPRESENTABLE = "name_not_representable"
@@ -26,10 +27,10 @@ HOLD_REASONS = (BANK_ACCOUNT_RETURNED, KYC_MISSING, BANK_ACCOUNT_MISSING,
                 NAME_NOT_REPRESENTABLE)
 
 
-@functools.lru_cache(maxsize=4_096)
+@functools.lru_cache(maxsize=HOLDER_NAMES_CACHED_MAX)
 def holder_name(holder_kana: str) -> str | None:
-    """受取人名 of an account's holder in the Zengin set; None if it has none (a run
-    asks it for the hold, then for the file: a small cache spares the second)."""
+    """受取人名 of an account's holder in the Zengin set; None if it has none. Cached:
+    a run asks it for the hold, then for the file (it empties the cache when done)."""
     try:
         return to_zengin(holder_kana, HOLDER_NAME_BYTES_MAX)
     except NameNotRepresentable:

@@ -41,6 +41,27 @@ def run_causation(run_id: str) -> str:
     return f"payout-run:{run_id}"
 
 
+def _check_party(party_type: str, party_id: str) -> None:
+    if party_type not in (WORKER, CLIENT):
+        raise InvalidInput(f"party type {party_type!r} is neither worker nor client",
+                           "invalid_party_type")
+    identifier(party_id, "party_id")
+
+
+def _payout(account: str, amount: Money, fee: Money | None,
+            fee_tax: Money | None) -> dict[str, Any]:
+    """A payout's money fields, checked (payout_not_positive, fee_exceeds_payout)."""
+    zero = Money(0, amount.currency)
+    fee, fee_tax = fee or zero, fee_tax or zero
+    if amount.amount <= 0:
+        raise Rejected(f"payout of {amount.amount} is not positive", "payout_not_positive")
+    if not 0 <= fee_tax.amount <= fee.amount < amount.amount:
+        raise Rejected("a transfer fee must leave something to send", "fee_exceeds_payout")
+    return {"account": account, "amount": amount, "transfer_fee": fee,
+            "transfer_fee_tax": fee_tax,
+            "postings": initiated_with_fee(account, amount, fee, fee_tax)}
+
+
 class PartyPayouts(Aggregate):
     def __init__(self, party_type: PartyType, party_id: str) -> None:
         self.party_type = party_type
@@ -52,13 +73,27 @@ class PartyPayouts(Aggregate):
 
     @classmethod
     def open(cls, party_type: str, party_id: str, *, run_id: str, at: datetime) -> PartyPayouts:
-        if party_type not in (WORKER, CLIENT):
-            raise InvalidInput(f"party type {party_type!r} is neither worker nor client",
-                               "invalid_party_type")
-        identifier(party_id, "party_id")
+        _check_party(party_type, party_id)
         return cls._create(ev.PartyPayoutsOpened, id=party_payouts_id(party_type, party_id),
                            timestamp=at, party_type=party_type, party_id=party_id,
                            causation_id=run_causation(run_id), postings=[])
+
+    @classmethod
+    def open_paying(cls, party_type: PartyType, party_id: str, *, run_id: str, amount: Money,
+                    as_of_position: int, at: datetime, items: Sequence[Mapping[str, str]],
+                    bank_account: BankAccount | None = None, fee: Money | None = None,
+                    fee_tax: Money | None = None) -> PartyPayouts:
+        """A new stream with its first payout in one event (`PayoutStreamOpened`);
+        the rejections of `open`, then those of `initiate`."""
+        _check_party(party_type, party_id)
+        payout_id = payout_id_of(run_id, party_type, party_id, amount.currency.code)
+        fields = _payout(payout_account(party_type, party_id), amount, fee, fee_tax)
+        return cls._create(ev.PayoutStreamOpened, id=party_payouts_id(party_type, party_id),
+                           timestamp=at, party_type=party_type, party_id=party_id,
+                           payout_id=payout_id, causation_id=run_causation(run_id),
+                           as_of_position=as_of_position, run_id=run_id,
+                           items=[dict(item) for item in items], bank_account=bank_account,
+                           **fields)
 
     def initiate(self, run_id: str, amount: Money, as_of_position: int, at: datetime,
                  items: Sequence[Mapping[str, str]] = (), *,
@@ -72,15 +107,10 @@ class PartyPayouts(Aggregate):
         Rejections, in order: invalid_identifier (run id), payout_exists,
         payout_not_positive, fee_exceeds_payout, stale_balance, too_many_payouts.
         """
-        fee = fee if fee is not None else Money(0, amount.currency)
-        fee_tax = fee_tax if fee_tax is not None else Money(0, amount.currency)
         payout_id = payout_id_of(run_id, self.party_type, self.party_id, amount.currency.code)
         if payout_id in self.payouts:
             raise Rejected(f"payout {payout_id} exists", "payout_exists")
-        if amount.amount <= 0:
-            raise Rejected(f"payout of {amount.amount} is not positive", "payout_not_positive")
-        if not 0 <= fee_tax.amount <= fee.amount < amount.amount:
-            raise Rejected("a transfer fee must leave something to send", "fee_exceeds_payout")
+        fields = _payout(self.account, amount, fee, fee_tax)
         if as_of_position < self.as_of_position:
             raise Rejected(f"balance as of position {as_of_position} is older than the last "
                            f"payout's ({self.as_of_position})", "stale_balance")
@@ -88,10 +118,8 @@ class PartyPayouts(Aggregate):
             raise Rejected(f"{self.account} has {PAYOUTS_PER_PARTY_MAX} payouts",
                            "too_many_payouts")
         self._emit(ev.PayoutInitiated, payout_id, run_causation(run_id), at,
-                   account=self.account, amount=amount, as_of_position=as_of_position,
-                   run_id=run_id, items=[dict(item) for item in items],
-                   bank_account=bank_account, transfer_fee=fee, transfer_fee_tax=fee_tax,
-                   postings=initiated_with_fee(self.account, amount, fee, fee_tax))
+                   as_of_position=as_of_position, run_id=run_id,
+                   items=[dict(item) for item in items], bank_account=bank_account, **fields)
         return payout_id
 
     def hold(self, run_id: str, amount: Money, reason: str, due_by: datetime | None,

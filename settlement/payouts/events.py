@@ -99,6 +99,15 @@ class PayoutInitiated(PayoutEvent):
         aggregate.as_of_position = self.as_of_position
 
 
+class PayoutStreamOpened(PayoutInitiated, Aggregate.Created):
+    """A party's payout stream opened with its first payout: one event, not an
+    opening and a payout (a closing opens most of the streams it pays: a quarter
+    of its time, measured). It is a `PayoutInitiated` in every respect, and
+    published as one (`settlement.payout_initiated`)."""
+
+    wire_name = "payout_initiated"
+
+
 class PayoutSettled(PayoutEvent):
     bank_ref: str
     amount: Money

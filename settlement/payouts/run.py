@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import gc
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,6 +35,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from settlement.core.errors import SettlementError
 from settlement.infra import failpoints
 from settlement.ledger.payout_rules import PartyType
+from settlement.parties.holds import holder_name
 from settlement.payouts.aggregate import PartyPayouts
 from settlement.payouts.bankfile import RunPayout, zengin_file
 from settlement.payouts.decide import Pay, decide
@@ -89,6 +91,7 @@ def _rare_gc() -> Iterator[None]:
     try:
         yield
     finally:
+        holder_name.cache_clear()
         if enabled:
             gc.enable()
 
@@ -134,33 +137,53 @@ def _started(app: Application[UUID], window: RunWindow, policy: PayoutPolicy) ->
 
 
 def _decide_all(this: _Run, batch_parties: int) -> None:
+    """Decide party by party; store a batch at a time, one batch behind the deciding
+    (a thread stores batch N while N+1 is decided: they hold other parties)."""
     pending: list[PartyPayouts] = []
-    for party_type, party_id in this.scan.payable_parties():
-        try:
-            party = _decide(this, party_type, party_id)
-        except SettlementError as error:
-            this.report.failed.append(f"{party_type}:{party_id}: {error}")
-            continue
-        if party is not None:
-            pending.append(party)
-        if len(pending) >= batch_parties:
-            _save(this, pending)
-            pending = []
-    if pending:
-        _save(this, pending)
+    in_flight: _InFlight | None = None
+    with ThreadPoolExecutor(1, "payouts-store") as writer:
+        for party_type, party_id in this.scan.payable_parties():
+            try:
+                party = _decide(this, party_type, party_id)
+            except SettlementError as error:
+                this.report.failed.append(f"{party_type}:{party_id}: {error}")
+                continue
+            if party is not None:
+                pending.append(party)
+            if len(pending) >= batch_parties:
+                in_flight = _store_behind(this, writer, in_flight, pending)
+                pending = []
+        if pending:
+            in_flight = _store_behind(this, writer, in_flight, pending)
+        _settle(this, in_flight)
 
 
-def _save(this: _Run, parties: list[PartyPayouts]) -> None:
-    """Store the parties in one transaction; after a conflict, one by one."""
-    lines = [_new_lines(party) for party in parties]  # saving collects the pending events
+_InFlight = tuple["Future[list[Recording[UUID]]]", list[PartyPayouts], list[list[PayoutLine]]]
+
+
+def _store_behind(this: _Run, writer: ThreadPoolExecutor, in_flight: _InFlight | None,
+                  parties: list[PartyPayouts]) -> _InFlight:
+    """Settle the batch in flight, then start storing `parties` in one transaction."""
+    _settle(this, in_flight)
+    lines = [_new_lines(party) for party in parties]  # storing collects the pending events
+    return writer.submit(_store, this.app, parties), parties, lines
+
+
+def _settle(this: _Run, in_flight: _InFlight | None) -> None:
+    """Wait for the batch in flight; after a conflict, decide its parties again one
+    by one."""
+    if in_flight is None:
+        return
+    future, parties, lines = in_flight
     try:
-        this.scan.take_saved(parties, _store(this.app, parties))
+        recordings = future.result()
     except IntegrityError:
         this.report.conflicts += 1
         this.scan.advance(this.app)
         for party in parties:
             _pay(this, party.party_type, party.party_id)
         return
+    this.scan.take_saved(parties, recordings)
     for party_lines in lines:
         this.report.created += party_lines
         failpoints.hit(AFTER_PARTY_SAVED)
@@ -212,13 +235,19 @@ def _decide(this: _Run, party_type: PartyType, party_id: str) -> PartyPayouts | 
                                   in party.payouts or (run_id, currency) in party.holds):
             continue
         decision = decide(payable, scan.record_of(party_id), this.policy, this.window)
-        if party is None:
-            party = PartyPayouts.open(party_type, party_id, run_id=run_id, at=at)
         if isinstance(decision, Pay):
-            party.initiate(run_id, payable.amount, scan.position, at, payable.items,
-                           bank_account=decision.bank_account, fee=decision.fee,
-                           fee_tax=decision.fee_tax)
+            account, fee, fee_tax = decision.bank_account, decision.fee, decision.fee_tax
+            if party is None:  # a new stream opens with its first payout: one event
+                party = PartyPayouts.open_paying(
+                    party_type, party_id, run_id=run_id, amount=payable.amount,
+                    as_of_position=scan.position, at=at, items=payable.items,
+                    bank_account=account, fee=fee, fee_tax=fee_tax)
+            else:
+                party.initiate(run_id, payable.amount, scan.position, at, payable.items,
+                               bank_account=account, fee=fee, fee_tax=fee_tax)
         else:
+            if party is None:
+                party = PartyPayouts.open(party_type, party_id, run_id=run_id, at=at)
             party.hold(run_id, payable.amount, decision.reason, payable.due_by, at)
     return party if party is not None and party.pending_events else None
 

@@ -27,6 +27,7 @@ A party's record is built only for a party the run decides on.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -37,7 +38,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Notification
 
 from settlement.core.deadlines import payment_due_by
-from settlement.core.money import Money, format_amount
+from settlement.core.money import Money, exponent
 from settlement.core.movements import Refund, Release
 from settlement.escrow.events import (
     Opened,
@@ -61,6 +62,12 @@ from settlement.payouts.raw import DELIVERIES, ESCROW, PARTY, RawEvent, kind_of,
 LOG_PAGE_EVENTS = 1_000
 ItemKey = tuple[str, str]  # (job_id, item_id)
 _PAYABLE_PREFIXES = (accounts.worker_payable(""), accounts.client_refundable(""))
+
+
+@functools.cache
+def _quantum(currency: str) -> Decimal:
+    """The currency's minor unit, as `format_amount` quantizes to it."""
+    return Decimal(1).scaleb(-exponent(currency))
 
 
 class LedgerScan:
@@ -229,8 +236,8 @@ class LedgerScan:
                    currency: str) -> list[dict[str, str]]:
         """The items a payout of the party in `currency` would pay, in (job, item) order."""
         items = self._open.get(payout_account(party_type, party_id), {}).get(currency, {})
-        return [{"job_id": job_id, "item_id": item_id,
-                 "amount": format_amount(Money(amount, currency))}
+        quantum = _quantum(currency)
+        return [{"job_id": job_id, "item_id": item_id, "amount": str(amount.quantize(quantum))}
                 for (job_id, item_id), amount in sorted(items.items())]
 
     def payable_parties(self) -> list[tuple[PartyType, str]]:
@@ -247,10 +254,10 @@ class LedgerScan:
             items = self._open.get(account, {}).get(currency, {})
             amount = min(balance, sum(items.values(), Decimal(0)))
             if amount > 0:
-                due = [payment_due_by(self._delivered[k]) for k in items if k in self._delivered]
+                delivered = [self._delivered[k] for k in items if k in self._delivered]
                 yield Payable(party_type, party_id, Money(amount, currency),
                               self.open_items(party_type, party_id, currency),
-                              min(due, default=None))
+                              payment_due_by(min(delivered)) if delivered else None)
 
     def payable(self, party_type: PartyType, party_id: str) -> list[Money]:
         """The party's payable amounts, one per currency, in currency order."""

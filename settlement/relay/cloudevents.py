@@ -38,8 +38,9 @@ Chain = tuple[str, str]  # (hash, prev_hash) of a stored event
 
 
 def event_name(event: object) -> str:
-    """`MilestoneReleased` → `milestone_released`."""
-    return _CAMEL.sub("_", type(event).__name__).lower()
+    """`MilestoneReleased` → `milestone_released`; a class may name its wire form
+    (`wire_name`: a stream's opening that is a payout too)."""
+    return getattr(type(event), "wire_name", None) or _CAMEL.sub("_", type(event).__name__).lower()
 
 
 def wire(value: Any) -> Any:

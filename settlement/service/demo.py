@@ -14,8 +14,8 @@ import threading
 import time
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -127,10 +127,7 @@ def run_demo_day(settings: Settings, url: str, bootstrap: str, token: str | None
     auth = f"Authorization: Bearer {token or '<token>'}"
     out.write(
         "\nsettlement demo ready: a marketplace day (project, competition, task, a dispute),\n"
-        f"the {CLOSING.isoformat()} closing ({len(report.batch)} payouts, "
-        f"{len(report.held)} held or carried over; batch {csv_path}), one settled, one failed.\n"
-        f"  Zengin file:    {zengin_path}  (payment day {report.window.payment_day if report.window else ''})\n"
-        + "".join(f"    {line}\n" for line in _first_records(zengin_path)) +
+        + _closing_text(report, csv_path, zengin_path) +
         f"  console:        {base}/console/  (sign in with the {who})\n"
         f"  API:            {base}  (OpenAPI: {base}/openapi.json)\n"
         f"  {who + ':':<15} {shown}\n"
@@ -149,6 +146,14 @@ def _export(report: PayoutRunReport, directory: Any) -> tuple[Any, Any]:
     if report.files:
         export_file(report.files[0].content, zengin_path)
     return csv_path, zengin_path
+
+
+def _closing_text(report: PayoutRunReport, csv_path: Any, zengin_path: Any) -> str:
+    paid_on = report.window.payment_day.isoformat() if report.window else ""
+    return (f"the {CLOSING.isoformat()} closing ({len(report.batch)} payouts, "
+            f"{len(report.held)} held or carried over; batch {csv_path}), one settled, "
+            f"one failed.\n  Zengin file:    {zengin_path}  (payment day {paid_on})\n"
+            + "".join(f"    {line}\n" for line in _first_records(zengin_path)))
 
 
 def _first_records(path: Any) -> list[str]:

@@ -30,10 +30,11 @@ from urllib.parse import quote
 import pytest
 
 from settlement.application.app import SettlementApplication
+from settlement.banking.calendar import is_closing_day, jst_date
 from settlement.core.fees import DEFAULT_FEE_PLANS, load_fee_plans
 from settlement.infra.postgres import embedded_postgres, pg_env
 from settlement.infra.topics import Topics
-from settlement.service.scenario import cloud_event, marketplace_day
+from settlement.service.scenario import bank_account, cloud_event, marketplace_day
 from support.ingest import digests, publish, stored_event_count
 from support.projections import Timers, money, rich_day, run
 
@@ -43,8 +44,12 @@ STARTUP_S = 90.0
 CATCH_UP_S = 90.0
 STOP_S = 45.0
 # Now, to the minute, less an hour: no timer can come due while a test runs (the
-# service's timer loop reads the wall clock), whatever day the suite runs on.
+# service's timer loop reads the wall clock), whatever day the suite runs on; and
+# a day earlier on a closing day (SPEC §11), so no closing the timer loop runs
+# covers the test's events.
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+if is_closing_day(jst_date(START)) or jst_date(START) != jst_date(START + timedelta(hours=6)):
+    START -= timedelta(days=1, hours=6)
 PLANS = load_fee_plans(DEFAULT_FEE_PLANS)
 
 
@@ -224,6 +229,16 @@ def assert_csv_equals_json(service: Service, path: str, key: str) -> list[dict[s
     return rows
 
 
+def parties_of(steps: list[Any]) -> list[dict[str, Any]]:
+    """Every worker and client the steps name, registered and verified (SPEC §10)."""
+    named = sorted({value for step in steps for key, value in step["data"].items()
+                    if key in ("worker_id", "client_id")})
+    return [cloud_event(f"party-{n}", "party.registered", START - timedelta(days=1), {
+        "party_id": party_id, "kind": "individual", "name": party_id, "name_kana": "ﾃｽﾄ",
+        "bank_account": bank_account(f"{n:07d}", "ﾃｽﾄ"), "kyc_verified": True})
+        for n, party_id in enumerate(named, start=1)]
+
+
 def publish_payout_results(bootstrap: str, results: list[dict[str, Any]]) -> None:
     publish(bootstrap, Topics(""), results)
 
@@ -236,7 +251,7 @@ def test_the_service_end_to_end_on_embedded_defaults(running: Service, tmp_path:
     bootstrap = service.bootstrap()
     steps = script("e2e")
     expected_events, escrows = run(steps, PLANS)
-    publish(bootstrap, Topics(""), steps)
+    publish(bootstrap, Topics(""), [*parties_of(steps), *steps])
     expected = expected_balances(expected_events)
 
     # The read models catch up with exactly the money of the in-memory run.
@@ -273,7 +288,7 @@ def test_the_service_end_to_end_on_embedded_defaults(running: Service, tmp_path:
     assert done.returncode == 0, done.stderr
     batch = list(csv.DictReader(csv_path.open()))
     paid = {row["account"]: Decimal(row["amount"]) for row in batch if row["currency"] == "JPY"}
-    assert paid == payable
+    assert paid == {a: v for a, v in payable.items() if v >= 1000}  # the rest carried over
     settled, failed = batch[0], batch[1]
     publish_payout_results(bootstrap, [
         cloud_event("e2e-bank-1", "payout.settled", START + timedelta(hours=5),
@@ -299,7 +314,8 @@ def test_the_service_end_to_end_on_embedded_defaults(running: Service, tmp_path:
                      Decimal(0))
     assert after["liabilities:payouts_in_transit"][2] == in_transit
     assert after[failed["account"]][2] == Decimal(failed["amount"])  # back where it came from
-    assert all(after[a][2] == 0 for a in payable if a != failed["account"])
+    assert all(after[a][2] == (v if v < 1000 else 0)  # carried over, else paid
+               for a, v in payable.items() if a != failed["account"])
 
     # As of an instant before the payout run: the ledger and receivables then.
     before = quote((START + timedelta(hours=3)).isoformat())
@@ -484,9 +500,16 @@ def test_the_demo_prints_where_to_look_and_its_token_works(tmp_path: Path) -> No
         trial = service.json("/v1/trial-balance?currency=JPY", token)
         assert trial["total_debits"] == trial["total_credits"] != "0"
         payouts = service.json("/v1/payouts", token)["payouts"]
+        # The month-end closing: four payouts (worker-4's 836 yen carried over).
         assert sorted(p["status"] for p in payouts) == [
-            "failed", "initiated", "initiated", "initiated", "settled"]
+            "failed", "initiated", "initiated", "settled"]
         assert len(list((tmp_path / ".settlement" / "payouts").glob("*.csv"))) == 1
+        [file] = (tmp_path / ".settlement" / "payouts").glob("*.zengin")
+        assert "Zengin file:" in text and file.read_bytes()[:4] == b"1210"
+        run = service.json("/v1/payout-runs/closing-2026-11-30", token)
+        assert run["summary"]["files"][0]["transfers"] == 4
+        held = service.json("/v1/payouts/held?run_id=closing-2026-11-30", token)["holds"]
+        assert [(h["party_id"], h["status"]) for h in held] == [("worker-4", "carried_over")]
         assert service.stop() == 0
     finally:
         if service.process.poll() is None:

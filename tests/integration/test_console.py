@@ -20,7 +20,14 @@ from settlement.api.app import ApiConfig, create_app
 from settlement.console.app import create_console
 from settlement.console.guard import SESSION_COOKIE
 from settlement.console.sessions import SessionStore
-from support.api import AUDITOR_TOKEN, FINANCE_TOKEN, TOKENS, Populated, populated_database
+from support.api import (
+    AUDITOR_TOKEN,
+    FINANCE_TOKEN,
+    START,
+    TOKENS,
+    Populated,
+    populated_database,
+)
 from support.console import (
     HOSTILE_CLIENT,
     HOSTILE_JOB,
@@ -525,3 +532,41 @@ def test_balances_as_of_read_from_either_side_of_the_instant_agree(populated: Po
             found = {(b.account, b.currency): (b.debits, b.credits)
                      for b in balance_queries.balances(conn, "projections", as_of=at)}
             assert found == expected, at
+
+
+def test_the_payouts_page_shows_the_last_run_its_holds_and_their_csv(
+        finance: TestClient, populated: Populated) -> None:
+    import psycopg
+
+    with psycopg.connect(populated.url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO projections.payout_runs VALUES ('run-1', '2026-11-30', '2026-12-15', "
+            "%s, 900, 'completed', %s, %s, 904)",
+            (START, '{"payouts": 3, "held": 1, "carried_over": 0, "failed": 0, '
+                    '"totals": {"JPY": {"paid": "125327", "held": "8350"}}}', START))
+        conn.execute(
+            "INSERT INTO projections.payout_holds VALUES ('run-1', 'worker', 'worker-2', 'JPY', "
+            "8350, 'kyc_missing', %s, %s, 905)", (START + timedelta(days=60), START))
+    html = page(finance, "/console/payouts")
+    assert 'id="run-status">completed' in html and "kyc_missing" in html
+    assert '<data value="125327">¥125,327</data>' in html
+    assert html.split('id="holds"')[1].count('<tr class="overdue">') == 1  # past NOW
+    held = finance.get("/console/payouts/held.csv")
+    assert held.text == api_csv(finance, "/v1/payouts/held")[0]
+    assert held.text.splitlines()[1].startswith("worker,worker-2,JPY,8350,kyc_missing,held,")
+    missing = finance.get("/console/payout-runs/run-1/zengin")  # no file stored here
+    assert missing.status_code == 404 and 'id="error"' in missing.text
+
+
+def test_sign_in_returns_to_a_console_page_and_never_elsewhere(app: Any) -> None:
+    wanted = "/console/receivables?currency=JPY"
+    for asked, landed in ((wanted, wanted), ("https://evil.example/", "/console/"),
+                          ("//evil.example/console/", "/console/"),
+                          ("/console/../v1/audit/verify", "/console/"),
+                          ("/console/\\evil", "/console/")):
+        client = TestClient(app)
+        form = client.get("/console/sign-in")
+        response = client.post("/console/sign-in", data={
+            "csrf": csrf_of(form.text), "token": FINANCE_TOKEN, "next": asked},
+            headers=SAME_SITE, follow_redirects=False)
+        assert response.headers["location"] == landed, asked

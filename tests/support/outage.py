@@ -14,15 +14,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from settlement.infra.broker import EmbeddedBroker
+from support.processes import Watched
 
 PG_CTL_TIMEOUT_S = 30
 SYSTEM_USER = "embedded_postgres"
@@ -32,7 +34,9 @@ class PrivatePostgres:
     """A PostgreSQL server of one test: `url` stays valid across stop and start."""
 
     def __init__(self, root: Path) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # as settlement.infra.postgres imports it
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin = POSTGRES_BIN_PATH
         self.pgdata = root / "pgdata"
@@ -97,8 +101,10 @@ class PrivateBroker(EmbeddedBroker):
         self.signal(signal.SIGCONT)
 
 
-@pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
+# Registered under their names where a test module imports them (the function names
+# differ, so that a test's parameter does not shadow the import).
+@pytest.fixture(name="private_postgres")
+def private_postgres_fixture(tmp_path: Path) -> Iterator[PrivatePostgres]:
     """A running PostgreSQL server of the test's own, stopped at the end."""
     server = PrivatePostgres(tmp_path / "pg")
     server.start()
@@ -110,8 +116,8 @@ def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
         _remove(server.socket_dir)
 
 
-@pytest.fixture
-def private_broker() -> Iterator[PrivateBroker]:
+@pytest.fixture(name="private_broker")
+def private_broker_fixture() -> Iterator[PrivateBroker]:
     """A running broker of the test's own (resumed if paused, stopped at the end)."""
     with PrivateBroker() as broker:
         try:
@@ -120,12 +126,28 @@ def private_broker() -> Iterator[PrivateBroker]:
             broker.resume()
 
 
-def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> None:
-    """Poll `condition()` every 0.2 s until it is true."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+def service(url: str, bootstrap: str, prefix: str, *args: str) -> Watched:
+    """`settlement <args>` as a process of its own on `url`, `bootstrap` and topics
+    under `prefix`, its output drained as it comes."""
+    env = {**os.environ, "SETTLEMENT_DATABASE_URL": url, "SETTLEMENT_KAFKA_BOOTSTRAP": bootstrap,
+           "SETTLEMENT_TOPIC_PREFIX": prefix}
+    env.pop("SETTLEMENT_FAILPOINTS", None)
+    return Watched(subprocess.Popen([sys.executable, "-m", "settlement.cli", *args], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+
+
+def stored_commands(url: str, ids: Sequence[str]) -> int:
+    """How many of the command ids are in the command log (0 while the database is
+    away or before the table exists)."""
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            if conn.execute("SELECT to_regclass('settlement_commands')").fetchone() == (None,):
+                return 0
+            row = conn.execute("SELECT count(*) FROM settlement_commands "
+                               "WHERE command_id = ANY(%s)", (list(ids),)).fetchone()
+    except psycopg.OperationalError:
+        return 0
+    return int(row[0]) if row else 0
 
 
 def _remove(directory: Path) -> None:

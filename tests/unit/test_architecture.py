@@ -20,7 +20,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "settlement"
 
 PURE_LAYERS = ("settlement.core", "settlement.ledger", "settlement.escrow",
-               "settlement.projections.model", "settlement.banking")
+               "settlement.projections.model", "settlement.banking", "settlement.parties")
 IO_MODULES = ("psycopg", "aiokafka", "fastapi", "starlette", "uvicorn", "httpx",
               "eventsourcing.postgres", "settlement.infra", "settlement.store",
               "settlement.api", "settlement.cli")

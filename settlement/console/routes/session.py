@@ -33,7 +33,7 @@ def next_page(request: Request, asked: str | None) -> str:
     """Where to go after signing in: a page of the console, never another site."""
     home = f"{base(request)}/"
     if not asked or len(asked) > NEXT_LENGTH_MAX or not asked.startswith(home) \
-            or "\\" in asked or "//" in asked:
+            or any(part in asked for part in ("\\", "//", "..")):
         return home
     return asked
 

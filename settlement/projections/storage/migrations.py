@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 # What `payment_due_by` computes, in SQL: the JST date of delivery + 60 days, at
 # 00:00 JST.
@@ -45,7 +46,9 @@ def upgrade(conn: psycopg.Connection[Any], schema: sql.Identifier, current: str)
 
 
 def _stored_version(conn: psycopg.Connection[Any], schema: sql.Identifier) -> str:
-    row = conn.execute(sql.SQL("SELECT value FROM {}.meta WHERE key = 'schema_version'")
-                       .format(schema)).fetchone()
+    # A cursor of its own: the caller's connection may return dict rows.
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(sql.SQL("SELECT value FROM {}.meta WHERE key = 'schema_version'")
+                          .format(schema)).fetchone()
     assert row is not None, "create() inserts the version before upgrading"
     return str(row[0])
