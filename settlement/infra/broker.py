@@ -228,6 +228,34 @@ async def answers(bootstrap: str, timeout_s: float = ANSWER_TIMEOUT_S) -> None:
         await client.close()
 
 
+# A Kafka client's stop, when the broker is away: it must not hold a stop up.
+CLOSE_TIMEOUT_S = 2.0
+
+
+async def close(client: Any, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+    """Stop an aiokafka client within `timeout_s`, whatever it raises: a client that
+    cannot say goodbye to the broker is dropped. aiokafka's consumer even raises the
+    CancelledError of the fetch it cancels while stopping (a fetch waiting out its
+    backoff because the broker is away); only a cancellation of the caller goes on."""
+    try:
+        await asyncio.wait_for(client.stop(), timeout_s)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception:  # noqa: S110 - the client is dropped either way
+        pass
+
+
+def seek_to_beginning(consumer: AIOKafkaConsumer, tp: Any) -> None:
+    """Read `tp` from its beginning, without waiting for the broker: aiokafka's own
+    `seek_to_beginning` waits up to a request timeout for the log's start (per call,
+    while the broker is away), which would hold a rebalance and a stop up. Offset 0
+    is the beginning, or before it where old records were deleted: then the
+    consumer's `auto_offset_reset="earliest"` moves it to the first one kept."""
+    consumer.seek(tp, 0)
+
+
 # Kafka offsets are committed for monitoring only: at most this often per consumer.
 OFFSET_COMMIT_INTERVAL_S = 1.0
 # A commit waits for the group coordinator without end while the broker is away:

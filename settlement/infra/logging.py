@@ -10,6 +10,10 @@ import structlog
 
 def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+    # aiokafka logs every failed attempt of the retries it makes on its own (several
+    # a second while the broker is away); the service's processes log an outage
+    # themselves, once, with its length (`settlement.infra.outage`).
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -35,6 +35,7 @@ from aiokafka.conn import CloseReason
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from aiokafka.structs import ConsumerRecord
 
+from settlement.infra import broker
 from settlement.infra.outage import BrokerUnavailable
 
 PROBE_TIMEOUT_S = 2.0
@@ -64,7 +65,7 @@ async def records_before(bootstrap: str, ends: Mapping[TopicPartition, int], cou
     try:
         await asyncio.wait_for(consumer.start(), timeout_s)
     except Exception as exc:
-        await consumer.stop()
+        await broker.close(consumer)
         raise BrokerUnavailable(f"no answer from {bootstrap}: {exc!r}") from exc
     try:
         # Asked first, with a request that names no topic: a fetch from a topic the
@@ -102,7 +103,7 @@ async def records_before(bootstrap: str, ends: Mapping[TopicPartition, int], cou
                 if end is not None and end < ends[tp]:
                     done.add(tp)
     finally:
-        await consumer.stop()
+        await broker.close(consumer)
     if not answered and len(done) < len(ends):
         raise BrokerUnavailable(f"{bootstrap} answered no fetch within {timeout_s} s")
     return {tp: [records[offset] for offset in sorted(records)] for tp, records in found.items()}

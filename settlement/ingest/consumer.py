@@ -40,7 +40,6 @@ ids are stable: consumers de-duplicate) but never lose them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,8 +73,6 @@ SEND_TIMEOUT_S = 30.0
 # Records before a stored position looked at on assignment: those of them that
 # decode must all be commands this service decided (bad records are not recorded).
 CHECKED_RECORDS = 16
-# Each Kafka client's stop, when the broker does not answer (a stop must not wait).
-CLOSE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -196,7 +193,7 @@ class Ingestor:
     async def _end_session(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         """However the session ended: the transaction in flight ends first (no
         transaction may outlive the consumer; it counts if it was stored), then the
-        Kafka clients stop, each given CLOSE_TIMEOUT_S (the broker may be away)."""
+        Kafka clients stop, each within `broker.CLOSE_TIMEOUT_S` (the broker may be away)."""
         await self.flush()
         inflight, self._inflight = self._inflight, None
         if inflight is not None and not inflight.commit.cancelled() and \
@@ -204,8 +201,7 @@ class Ingestor:
             self._count(inflight.decoded, inflight.batch.outcomes)
         await self.flush_offsets()
         for client in (consumer, producer):
-            with contextlib.suppress(Exception):  # given up: the clients are dropped
-                await asyncio.wait_for(client.stop(), CLOSE_TIMEOUT_S)
+            await broker.close(client)
 
     # Assignment ------------------------------------------------------------------
 
@@ -237,12 +233,12 @@ class Ingestor:
         self._positions, self._floor = dict(mine), {}
         for tp in partitions:
             if tp not in mine:
-                await consumer.seek_to_beginning(tp)
+                broker.seek_to_beginning(consumer, tp)
             elif tp in replaced:
                 self.log.warning("ingest.partition_replaced", topic=tp.topic,
                                  partition=tp.partition, position=mine[tp],
                                  reason=replaced[tp])
-                await consumer.seek_to_beginning(tp)
+                broker.seek_to_beginning(consumer, tp)
             else:
                 consumer.seek(tp, mine[tp])
                 self._floor[tp] = mine[tp]

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from settlement.banking.calendar import closing_cutoff
 from settlement.payouts.export import export_csv
 from settlement.payouts.policy import PayoutPolicy
 from settlement.payouts.report import PayoutRunReport
@@ -65,13 +66,12 @@ def run_payouts_cli(app: Application[UUID], now: datetime, csv_path: Path | None
     return 1 if report.failed or report.overdrawn or missing_file else 0
 
 
-def latest_event_time(app: Application[UUID]) -> datetime | None:
-    """The `time` of the last stored event: how far the marketplace's day has gone."""
-    last = app.recorder.max_notification_id()
-    if not last:
+def event_time(app: Application[UUID], position: int) -> datetime | None:
+    """The `time` of the event stored at `position` or the first after it."""
+    found = app.recorder.select_notifications(position, 1)
+    if not found:
         return None
-    [notification] = app.recorder.select_notifications(last, 1)
-    timestamp = getattr(app.mapper.to_domain_event(notification), "timestamp", None)
+    timestamp = getattr(app.mapper.to_domain_event(found[0]), "timestamp", None)
     return timestamp if isinstance(timestamp, datetime) else None
 
 
@@ -82,8 +82,10 @@ def closing_pass(app: Application[UUID], now: datetime, policy: PayoutPolicy | N
     dates come from events, never from the process's clock): by the time of the
     last stored event, and never later than `now` (the wall clock). A closing
     missed for more than half a month is not run late: the next one covers what
-    it would have paid."""
-    latest = latest_event_time(app)
+    it would have paid. Nor is one whose day ended before the first stored event
+    (a new deployment): it could cover nothing."""
+    last = app.recorder.max_notification_id()
+    latest = event_time(app, last) if last else None
     if latest is None:
         return None
     at = min(now, latest)
@@ -91,4 +93,7 @@ def closing_pass(app: Application[UUID], now: datetime, policy: PayoutPolicy | N
     run = load_run(app, closing_run_id(closing))
     if run is not None and run.summary is not None:
         return None
+    first = event_time(app, 1)
+    if run is None and first is not None and first >= closing_cutoff(closing):
+        return None  # the log starts after the closing's day: nothing it could cover
     return payout_run(app, at, closing=closing, policy=policy, turned=turned)

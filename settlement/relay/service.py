@@ -11,7 +11,6 @@ Progress and lag go to the process's `Liveness` (heartbeat and watchdog)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 
@@ -24,7 +23,7 @@ from structlog.typing import FilteringBoundLogger
 
 from settlement.application.app import SettlementApplication
 from settlement.infra import failpoints, pool
-from settlement.infra.broker import answers, ensure_topics
+from settlement.infra.broker import answers, close, ensure_topics
 from settlement.infra.liveness import Liveness
 from settlement.infra.logging import get_logger
 from settlement.infra.outage import BROKER, DATABASE, BrokerUnavailable, Outages, unless_stopped
@@ -42,7 +41,6 @@ WAIT_S = 0.2  # the longest wait for new events, so a stop is seen promptly
 SEND_TIMEOUT_S = 30.0
 PROGRESS_EVERY_EVENTS = 10_000
 REQUEST_BYTES_MAX = 2 * 1024 * 1024  # above RECORD_BYTES_MAX
-CLOSE_TIMEOUT_S = 2.0  # the producer's stop, when the broker is away
 
 
 class BrokerDataLoss(RuntimeError):
@@ -94,8 +92,7 @@ class Relay:
             while not await self._follow(producer, self._stop, idle_exit_s):
                 pass  # the stored position moved under this relay: follow from it
         finally:
-            with contextlib.suppress(Exception):  # given up (the broker is away): dropped
-                await asyncio.wait_for(producer.stop(), CLOSE_TIMEOUT_S)
+            await close(producer)
 
     async def prepare(self) -> None:
         """Create the topic (it is gone after the broker lost its data) and the table."""

@@ -18,6 +18,7 @@ import pytest
 
 from settlement.core.errors import SettlementError
 from settlement.core.money import Money
+from settlement.payouts.closing import closing_pass
 from settlement.payouts.policy import PayoutPolicy
 from settlement.payouts.report import PayoutRunReport
 from settlement.payouts.run import payout_run
@@ -263,3 +264,21 @@ def test_a_now_run_applies_the_same_minimum_and_holds(app: MemoryApp) -> None:
                             "worker-4": ("below_minimum", 836)}
     assert report.window is not None and report.window.payment_day == date(2026, 11, 30)
     assert sum(Decimal(p.payout.amount.amount) for p in report.payouts) == 171_077 - 33_400
+
+
+def test_the_timer_runs_a_closing_once_its_day_has_ended_by_the_events_time(
+        app: MemoryApp) -> None:
+    wall = datetime(2027, 1, 10, tzinfo=JST)  # the process's clock: far past both closings
+    assert closing_pass(app, wall, POLICY) is None  # the last event is of 11/26: none ended
+    update(app, "u-1", datetime(2026, 12, 1, 0, 5, tzinfo=JST), party="worker-5", name="x")
+    report = closing_pass(app, wall, POLICY)
+    assert report is not None and report.run_id == "closing-2026-11-30"
+    assert closing_pass(app, wall, POLICY) is None  # it ran once
+
+
+def test_the_timer_runs_no_closing_of_days_before_the_log_began() -> None:
+    fresh = MemoryApp()
+    fresh.apply(marketplace_parties(AFTER_NOVEMBER + timedelta(days=2), "late"))
+    stored = len(fresh.stored())
+    assert closing_pass(fresh, datetime(2027, 1, 10, tzinfo=JST), POLICY) is None
+    assert len(fresh.stored()) == stored

@@ -27,6 +27,8 @@ JST = ZoneInfo("Asia/Tokyo")
     (date(2026, 4, 30), date(2026, 5, 15), date(2026, 5, 29)),     # after Golden Week
     (date(2026, 4, 15), date(2026, 4, 30), date(2026, 5, 15)),     # 4/30 a Thursday
     (date(2025, 12, 31), date(2026, 1, 15), date(2026, 1, 30)),
+    # 4/30/2029 is a substitute holiday (振替休日 for Showa Day, a Sunday): 4/27.
+    (date(2029, 4, 15), date(2029, 4, 27), date(2029, 5, 15)),
 ])
 def test_closing_windows(closing: date, payment_day: date, next_payment_day: date) -> None:
     window = closing_window(closing, datetime(2030, 1, 1, tzinfo=UTC))

@@ -31,7 +31,6 @@ Progress, lag and outages go to the process's `Liveness` (heartbeat, watchdog).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -63,7 +62,6 @@ from settlement.projections.storage.store import PartitionAdvance, Rows, Store, 
 GROUP_ID = "settlement-projections"
 BATCH_RECORDS_MAX = 1_000
 SWITCH_INTERVAL_S = 0.0005
-CLOSE_TIMEOUT_S = 2.0  # the Kafka consumer's stop, when the broker is away
 
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 Folded = tuple[Changes, list[Rows]]
@@ -188,8 +186,7 @@ class Projector:
         finally:
             await self._settle()
             await self._flush_offsets()
-            with contextlib.suppress(Exception):  # given up (the broker is away): dropped
-                await asyncio.wait_for(consumer.stop(), CLOSE_TIMEOUT_S)
+            await broker.close(consumer)
 
     # Assignment ------------------------------------------------------------------
 
@@ -233,7 +230,7 @@ class Projector:
         self._next, self._floor = {}, {}
         for tp in partitions:
             if tp not in mine:
-                await consumer.seek_to_beginning(tp)
+                broker.seek_to_beginning(consumer, tp)
                 continue
             offset, last_position = mine[tp]
             self._next[tp] = offset
@@ -260,7 +257,7 @@ class Projector:
         self.log.warning("projector.partition_replaced", topic=tp.topic, partition=tp.partition,
                          reason=why)
         self._floor.pop(tp, None)
-        await consumer.seek_to_beginning(tp)
+        broker.seek_to_beginning(consumer, tp)
 
     async def _check_log_ends(self, consumer: AIOKafkaConsumer) -> set[TopicPartition]:
         """The partitions whose log now ends before the records we read (lost and
