@@ -42,15 +42,11 @@ async def until_signal(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 
 
 def catch_stop_signals() -> None:
-    """From now on SIGTERM and SIGINT only ask the process to stop (`stop_requested`,
-    and `stop` in `until_signal`), however early or late they come: a long-running
-    command stops with status 0, never killed by the signal's default action."""
+    """From now on SIGTERM and SIGINT only ask the process to stop (`stop` in
+    `until_signal`, however early or late they come): a long-running command stops
+    with status 0, never killed by the signal's default action."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda signum, frame: _stop_requested.set())
-
-
-def stop_requested() -> bool:
-    return _stop_requested.is_set()
 
 
 def run_until_signal(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:

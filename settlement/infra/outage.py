@@ -29,6 +29,10 @@ from structlog.typing import FilteringBoundLogger
 DATABASE, BROKER = "database", "broker"
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 5.0  # how late, at worst, a process sees that its dependency is back
+# A session that failed sooner than this after the last outage ended continues
+# the backoff where it was: a dependency that answers a probe but fails the work
+# again at once is not knocked at twice a second.
+STEADY_S = 30.0
 T = TypeVar("T")
 
 
@@ -41,11 +45,12 @@ _DATABASE_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError,
 
 
 def away(error: BaseException) -> str | None:
-    """DATABASE or BROKER if `error` (or what caused it) says that dependency is
-    unreachable or did not answer in time; None for anything else. A statement
-    cancelled by its timeout counts as the database being away: it is retried."""
+    """DATABASE or BROKER if `error` (or what it was raised from) says that
+    dependency is unreachable or did not answer in time; None for anything else,
+    even raised while handling such an error (that is a defect, not an outage). A
+    statement cancelled by its timeout counts as the database being away: retried."""
     seen: BaseException | None = error
-    for _ in range(8):  # causes chain only a few deep; a cycle must not loop forever
+    for _ in range(8):  # causes chain a few deep; a cycle must not loop forever
         if seen is None:
             return None
         if isinstance(seen, _DATABASE_ERRORS):
@@ -53,7 +58,7 @@ def away(error: BaseException) -> str | None:
         if isinstance(seen, BrokerUnavailable | KafkaTimeoutError) or (
                 isinstance(seen, KafkaError) and seen.retriable):
             return BROKER
-        seen = seen.__cause__ or seen.__context__
+        seen = seen.__cause__
     return None
 
 
@@ -118,7 +123,6 @@ class Outages:
         """Log the outage's end with its length (if there was one)."""
         since = self._since.pop(dependency, None)
         if since is not None:
-            self._backoff.reset()
             self.log.info(f"{self.component}.{dependency}_back",
                           duration_s=round(time.monotonic() - since, 1))
 
@@ -149,12 +153,15 @@ class Outages:
         """`session()` again after each outage it fails with, once the dependency is
         back; None if `stop` was set during an outage. Any other error is raised."""
         while True:
+            started = time.monotonic()
             try:
                 return await session()
             except Exception as error:
                 dependency = away(error)
                 if dependency is None:
                     raise
+                if time.monotonic() - started > STEADY_S:
+                    self._backoff.reset()
                 if stop.is_set() or not await self.wait_out(dependency, error,
                                                             probes[dependency], stop):
                     return None

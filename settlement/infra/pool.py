@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from settlement.application.app import SettlementApplication
 
 CONNECT_TIMEOUT_S = 5  # libpq connect_timeout of each new connection (at least 2)
-POOL_WAIT_S = 5  # the longest wait for a connection from the pool
+# The longest wait for a connection from the pool (whole seconds, as eventsourcing
+# reads it). Short, because eventsourcing tries each of its calls up to 10 times on
+# a connection error: while the database is away one call lasts about 10 such waits
+# (a stop waits for it), and a pool this process alone uses never runs short.
+POOL_WAIT_S = 1
 # Longer than any statement of the service's own work (a batch of 1,000 commands
 # commits in well under a second), so only a stuck server or lock trips it.
 STATEMENT_TIMEOUT_MS = 30_000

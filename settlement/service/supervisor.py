@@ -266,9 +266,7 @@ def demo_tokens() -> tuple[str, str]:
 def run_service(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
     import asyncio
 
-    import psycopg
-
-    from settlement.infra import liveness
+    from settlement.infra import liveness, pool
     from settlement.infra.broker import ensure_topics, kafka
     from settlement.infra.postgres import database
     from settlement.infra.topics import Topics
@@ -291,7 +289,7 @@ def run_service(args: argparse.Namespace, settings: Settings, out: TextIO = sys.
         with database(settings) as url, kafka(settings) as bootstrap:
             topics = Topics(settings.topic_prefix)
             asyncio.run(ensure_topics(bootstrap, topics.all, partitions=args.partitions))
-            with psycopg.connect(url, autocommit=True) as conn:
+            with pool.connect(url, autocommit=True) as conn:
                 schema.create(conn, schema.LIVE_SCHEMA)
                 liveness.create_table(conn)
             if not settings.kafka_bootstrap:

@@ -30,7 +30,7 @@ from settlement.infra.postgres import pg_env
 from settlement.projections.storage import schema
 from settlement.relay.positions import RelayPositions
 from support.api import AUDITOR_TOKEN, START, TOKENS, Populated, populated_database
-from support.outage import wait_for
+from support.processes import wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -199,7 +199,7 @@ def test_the_chain_gauge_follows_the_last_verification(seeded: Populated) -> Non
         # The first scrape starts a verification in the background ...
         assert samples(client.get("/metrics").text).get("settlement_audit_chain_ok", 1) == 1
         wait_for(lambda: "settlement_audit_chain_ok" in samples(client.get("/metrics").text),
-                 30, "the background verification")
+                 "the background verification", timeout_s=30)
         found = samples(client.get("/metrics").text)
         assert found["settlement_audit_chain_ok"] == 1
         assert found["settlement_audit_chain_events_checked"] == seeded.events

@@ -20,10 +20,11 @@ from settlement.application.app import SettlementApplication
 from settlement.infra.postgres import pg_env
 from settlement.projections.storage import schema
 from support.api import AUDITOR_TOKEN, START, TOKENS
-from support.outage import PrivatePostgres, private_postgres, wait_for
+from support.outage import PrivatePostgres, private_postgres_fixture
+from support.processes import wait_for
 from support.projections import rich_day, store
 
-__all__ = ["private_postgres"]  # the fixture, used by name
+__all__ = ["private_postgres_fixture"]  # the fixture `private_postgres`, used by name
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 AUDITOR = {"Authorization": f"Bearer {AUDITOR_TOKEN}"}
@@ -90,4 +91,4 @@ def test_reads_answer_503_during_an_outage_and_200_again_by_themselves(
             assert set(seen.values()) <= {(200, None), (503, "database_unavailable")}, seen
             return all(status == 200 for status, _ in seen.values())
 
-        wait_for(recovered, RECOVERY_S, "every read to answer 200 again")
+        wait_for(recovered, "every read to answer 200 again", timeout_s=RECOVERY_S)
