@@ -24,7 +24,6 @@ from aiokafka.structs import ConsumerRecord
 
 from settlement.infra import broker, probe
 from settlement.infra.liveness import Liveness
-from settlement.infra.outage import unless_stopped
 
 QUIET_S = 5.0
 POLL_TIMEOUT_MS = 200  # how long a poll waits for records
@@ -32,17 +31,16 @@ POLL_WAIT_MAX_S = 1.0  # how long a poll may wait at all (a rebalance holds it u
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
-async def poll(consumer: AIOKafkaConsumer, stop: asyncio.Event, max_records: int) -> Records:
+async def poll(consumer: AIOKafkaConsumer, max_records: int) -> Records:
     """`getmany`: what was fetched, nothing if the group is still rebalancing after
-    POLL_WAIT_MAX_S or `stop` was set (cancelling it there loses nothing: records
-    are taken from its buffer only as it returns)."""
+    POLL_WAIT_MAX_S (cancelling it there loses nothing: records are taken from its
+    buffer only as it returns), so the caller sees a stop within that time."""
     try:
-        polled, batches = await unless_stopped(asyncio.wait_for(
+        return await asyncio.wait_for(
             consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=max_records),
-            POLL_WAIT_MAX_S), stop)
+            POLL_WAIT_MAX_S)
     except TimeoutError:
         return {}
-    return batches if polled and batches is not None else {}
 
 
 class BrokerWatch:

@@ -172,7 +172,7 @@ class Ingestor:
             # is later: a slow group join must not count as idle time.
             self._active_at = time.monotonic()
             while not stop.is_set():
-                batches = await watch.poll(consumer, stop, self.batch_records_max)
+                batches = await watch.poll(consumer, self.batch_records_max)
                 if self._failed is not None:
                     raise self._failed
                 if await self._check_logs(consumer):

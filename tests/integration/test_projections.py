@@ -248,11 +248,13 @@ def test_a_running_projector_notices_the_broker_lost_its_topics(
         # As the relay does: it publishes on, sees the offsets start again and stops;
         # an operator makes it publish again from a position of their choice.
         publish_events(own.bootstrap, topics.events, everything[len(before):len(before) + 5])
-        running.wait_for(*["the log ends at"] * len(read))  # in each of those partitions
+        # It notices in each of those partitions, running: the broker connection came
+        # back, and the records before its positions are not the ones it applied.
+        running.wait_for(*["projector.partition_replaced"] * len(read))
         publish_events(own.bootstrap, topics.events, everything[len(before) // 2:])
         out, err = running.stop_when(lambda: projected(conn) == len(everything))
     assert running.process.returncode == 0, err
-    assert "the log ends at" in err  # noticed by the fetches, not by a restart
+    assert "projector.partition_replaced" in err  # noticed while running, not by a restart
     assert Store(conn, LIVE_SCHEMA).event_count() == len(everything)
     assert digest(conn, LIVE_SCHEMA) == rebuilt_digest(app, conn)
 

@@ -169,7 +169,7 @@ class Projector:
             while not stop.is_set():
                 if self._failed is not None:
                     raise self._failed
-                batches = await watch.poll(consumer, stop, self.batch_records_max)
+                batches = await watch.poll(consumer, self.batch_records_max)
                 if self._failed is not None:
                     raise self._failed
                 replaced = await self._check_log_ends(consumer)
