@@ -88,7 +88,7 @@ def read_topic(broker: str, topic: str, expect: int) -> list[ConsumerRecord[byte
 
 
 def ingest(app: SettlementApplication, broker: str, topics: Topics, *, group: str = "ingest",
-           batch_records: int = 1000, idle_exit_s: float = 2.0) -> IngestStats:
+           batch_records: int = 1000, idle_exit_s: float = 5.0) -> IngestStats:
     """Run the consumer in this process until it has read every record published
     before (`run_until_read`), or else until it has been idle for `idle_exit_s`.
 
@@ -102,8 +102,11 @@ def ingest(app: SettlementApplication, broker: str, topics: Topics, *, group: st
 
 
 def ingest_process(settings: Settings, *, group: str = "ingest", batch_records: int = 1000,
-                   idle_exit_s: float = 3.0, failpoints: str = "") -> subprocess.Popen[str]:
-    """`settlement ingest` as a process of its own on the test's database and topics."""
+                   idle_exit_s: float = 8.0, failpoints: str = "") -> subprocess.Popen[str]:
+    """`settlement ingest` as a process of its own on the test's database and topics.
+    Tests stop it once what they wait for is stored (`Watched.stop_when`) or by a
+    failpoint; the idle exit is a fallback, long enough that a group join and the
+    first fetch on a loaded CI machine (four test workers on two cores) fit in it."""
     env = {**os.environ, "SETTLEMENT_DATABASE_URL": str(settings.database_url),
            "SETTLEMENT_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
            "SETTLEMENT_TOPIC_PREFIX": settings.topic_prefix, "SETTLEMENT_FAILPOINTS": failpoints}
