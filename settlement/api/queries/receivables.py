@@ -19,7 +19,7 @@ from settlement.projections.model.receivables import PAYABLE_STATES, ReceivableR
 _COLUMNS = sql.SQL(
     "job_id, item_id, worker_id, client_id, state, amount, net, currency, protected, "
     "delivered_at, due_by")
-_FILTERS = sql.SQL(
+FILTERS = sql.SQL(
     "(%(worker)s::text IS NULL OR worker_id = %(worker)s) "
     "AND (%(client)s::text IS NULL OR client_id = %(client)s) "
     "AND (%(currency)s::text IS NULL OR currency = %(currency)s)")
@@ -60,7 +60,7 @@ def receivable_currencies(conn: psycopg.Connection[Any], schema: str, *,
                           worker_id: str | None = None, client_id: str | None = None,
                           as_of: datetime | None = None) -> list[str]:
     query = sql.SQL("SELECT DISTINCT currency FROM ({}) r WHERE {} ORDER BY 1").format(
-        _source(schema, as_of), _FILTERS)
+        rows_source(schema, as_of), FILTERS)
     params = {"worker": worker_id, "client": client_id, "as_of": as_of, "currency": None}
     with conn.cursor(row_factory=tuple_row) as cur:
         return [row[0] for row in cur.execute(query, params)]
@@ -89,7 +89,7 @@ def receivables_page(conn: psycopg.Connection[Any], schema: str, currency: str, 
         "  (job_id, item_id) > (%(after_job)s, %(after_item)s) "
         "  ORDER BY job_id, item_id LIMIT %(limit)s) "
         "SELECT t.*, p.* FROM t LEFT JOIN p ON true ORDER BY p.job_id, p.item_id"
-    ).format(source=_source(schema, as_of), filters=_FILTERS)
+    ).format(source=rows_source(schema, as_of), filters=FILTERS)
     with conn.cursor(row_factory=tuple_row) as cur:
         found = cur.execute(query, params).fetchall()
     totals = ReceivableTotals(*(Decimal(v) for v in found[0][:4]))
@@ -97,7 +97,9 @@ def receivables_page(conn: psycopg.Connection[Any], schema: str, currency: str, 
     return rows, totals
 
 
-def _source(schema: str, as_of: datetime | None) -> sql.Composed:
+def rows_source(schema: str, as_of: datetime | None) -> sql.Composed:
+    """The receivables rows (live, or as of an instant) that `FILTERS` narrow; the
+    console's overdue list reads the same source, so it cannot disagree with the API."""
     if as_of is None:
         return sql.SQL("SELECT {}, paid_out FROM {}.receivables").format(
             _COLUMNS, schema_id(schema))

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from settlement.api.queries.receivables import _FILTERS, _source
+from settlement.api.queries.receivables import FILTERS, rows_source
 from settlement.projections.model.receivables import ReceivableRow
 
 Cursor = tuple[datetime, str, str]  # (due_by, job_id, item_id) of the last row seen
@@ -42,7 +42,7 @@ def overdue(conn: psycopg.Connection[Any], schema: str, currency: str, *, now: d
         "  OR (due_by, job_id, item_id) > (%(after_due)s, %(after_job)s, %(after_item)s) "
         "  ORDER BY due_by, job_id, item_id LIMIT %(limit)s) "
         "SELECT t.n, p.* FROM t LEFT JOIN p ON true ORDER BY p.due_by, p.job_id, p.item_id"
-    ).format(source=_source(schema, as_of), filters=_FILTERS)
+    ).format(source=rows_source(schema, as_of), filters=FILTERS)
     params = {"worker": worker_id, "client": client_id, "currency": currency, "as_of": as_of,
               "now": now, "limit": limit, "after_due": after[0] if after else None,
               "after_job": after[1] if after else None,
