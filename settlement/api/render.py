@@ -16,6 +16,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from settlement.documents import cells
+
 JSON = "application/json"
 CSV = "text/csv; charset=utf-8"
 NEXT_AFTER = "X-Next-After"  # `after` for the next page, when the page was full
@@ -62,7 +64,8 @@ def render(body: Mapping[str, Any], request: Request | None = None, *,
 
 def to_csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
     """A header line and one line per row; null is empty, booleans true/false,
-    nested values JSON."""
+    nested values JSON; no cell a spreadsheet would run as a formula
+    (`documents.cells`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
@@ -77,8 +80,8 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
-    return str(value)
+        return cells.safe(orjson.dumps(value).decode())
+    return cells.safe(str(value))
 
 
 def amount(value: Decimal | int) -> str:

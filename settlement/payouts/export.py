@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from settlement.core.money import Money, format_amount
+from settlement.documents import cells
 
 CSV_COLUMNS = ("payout_id", "party_type", "party_id", "amount", "currency", "account")
 
@@ -32,8 +33,9 @@ def write_csv(lines: Iterable[PayoutLine], stream: TextIO) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for line in lines:
-        writer.writerow((line.payout_id, line.party_type, line.party_id,
-                         format_amount(line.amount), line.amount.currency.code, line.account))
+        writer.writerow((cells.safe(line.payout_id), line.party_type, cells.safe(line.party_id),
+                         format_amount(line.amount), line.amount.currency.code,
+                         cells.safe(line.account)))
 
 
 def export_csv(lines: Iterable[PayoutLine], path: Path) -> None:
