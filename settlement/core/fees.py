@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from settlement.core.errors import ConfigError, InvalidMoney, Rejected
+from settlement.core.floors import minimum_item, require_floor
 from settlement.core.money import Money, currency_of, floor, zero
 
 WITHHOLDING_THRESHOLD = Decimal(1_000_000)
@@ -89,6 +90,8 @@ class FeePlan:
     consumption_tax_rate: Decimal
     client_rate: Decimal = Decimal(0)
     client_fee_tax_included: bool = False
+    # The low-price guard (`floors`): the least amount an item may be offered at.
+    minimum_item: Decimal | None = None
 
     def _split_tax(self, fee_exact: Decimal, tax_included: bool) -> tuple[Money, Money]:
         r = self.consumption_tax_rate
@@ -126,6 +129,11 @@ class FeePlan:
                                        self.client_fee_tax_included)
         return ClientFee(fee, fee_tax)
 
+    def require_minimum(self, amount: Money, what: str) -> None:
+        """Refuse an offered item amount below the plan's `minimum_item`
+        (`amount_below_minimum`); the currency is checked before."""
+        require_floor(self.name, self.minimum_item, amount, what)
+
     def require_currency(self, amount: Money) -> None:
         if amount.currency.code != self.currency:
             raise Rejected(
@@ -134,7 +142,9 @@ class FeePlan:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan as recorded with a job, so later plan edits never change it."""
+        """The plan as recorded with a job, so later plan edits never change it.
+        `minimum_item` only when the plan has one: a plan without stays recorded as
+        before the low-price guard, and its jobs refuse nothing."""
         return {
             "name": self.name,
             "currency": self.currency,
@@ -146,7 +156,7 @@ class FeePlan:
             "consumption_tax_rate": str(self.consumption_tax_rate),
             "client_rate": str(self.client_rate),
             "client_fee_tax_included": self.client_fee_tax_included,
-        }
+        } | ({} if self.minimum_item is None else {"minimum_item": str(self.minimum_item)})
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> FeePlan:
@@ -164,6 +174,7 @@ class FeePlan:
                 consumption_tax_rate=_decimal(data["consumption_tax_rate"]),
                 client_rate=_decimal(data.get("client_rate", "0")),
                 client_fee_tax_included=bool(data.get("client_fee_tax_included", False)),
+                minimum_item=minimum_item(name, currency, data.get("minimum_item")),
             )
         except (KeyError, TypeError, InvalidMoney) as exc:
             raise ConfigError(f"fee plan {name!r} is invalid: {exc}") from exc

@@ -2,7 +2,8 @@
 
 Order of checks: format, escrow state (`competition_not_funded`,
 `already_awarded`, `job_closed`), disputes (`item_disputed`), entries and
-deadlines, then amounts (`currency_mismatch`, `award_sum_mismatch`).
+deadlines, then amounts (`currency_mismatch`, `award_sum_mismatch`; at opening
+a prize below the plan's floor: `amount_below_minimum`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class CompetitionCommands(EscrowBase):
         plan.require_currency(tax)
         if tax.amount > prize.amount:
             raise Rejected("tax cannot exceed the prize", "tax_exceeds_amount")
+        # The floor applies to the prize offered; awards only divide it (docs/domain.md).
+        plan.require_minimum(prize, "prize")
         if award_deadline < entry_deadline:
             raise Rejected("award_deadline is before entry_deadline", "invalid_deadlines")
         return cls.open(

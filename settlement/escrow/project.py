@@ -2,7 +2,8 @@
 
 Checks run in this order, each with its code: format (`wrong_format`), item
 (`unknown_item`, `duplicate_item`), item state (`item_disputed`, then the
-state's own code), currency (`currency_mismatch`), amount (`amount_mismatch`).
+state's own code), currency (`currency_mismatch`), amount (`amount_mismatch`;
+a contracted or added milestone below the plan's floor: `amount_below_minimum`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class ProjectCommands(EscrowBase):
         self._require_currency(tax)
         if tax.amount > amount.amount:
             raise Rejected("tax cannot exceed the milestone amount", "tax_exceeds_amount")
+        # The floor recorded with the job, like its rates: the contract's terms.
+        self.plan.require_minimum(amount, f"milestone {milestone_id}")
         self._emit(ev.MilestoneAdded, causation_id=causation_id, at=at,
                    milestone_id=milestone_id, amount=amount, tax=tax)
 
@@ -88,11 +91,12 @@ class ProjectCommands(EscrowBase):
         ids = [m[0] for m in milestones]
         if len(set(ids)) != len(ids):
             raise Rejected("milestone ids repeat", "duplicate_item")
-        for _, amount, tax in milestones:
+        for milestone_id, amount, tax in milestones:
             plan.require_currency(amount)
             plan.require_currency(tax)
             if tax.amount > amount.amount:
                 raise Rejected("tax cannot exceed the milestone amount", "tax_exceeds_amount")
+            plan.require_minimum(amount, f"milestone {milestone_id}")
         return cls.open(
             ev.ProjectContracted, job_id=job_id, client_id=client_id, worker_id=worker_id,
             plan=plan, withholding=withholding, inspection_days=inspection_days, terms=terms,

@@ -32,6 +32,8 @@ class TaskCommands(EscrowBase):
             raise Rejected(f"quantity must be 1 to {QUANTITY_MAX}", "quantity_invalid")
         if tax.amount > unit_price.amount:
             raise Rejected("tax cannot exceed the unit price", "tax_exceeds_amount")
+        # Each submission is paid the unit price: that is the item amount.
+        plan.require_minimum(unit_price, "unit price")
         return cls.open(
             ev.TaskOpened, job_id=job_id, client_id=client_id, plan=plan, unit_price=unit_price,
             quantity=quantity, tax=tax, approval_days=approval_days, withholding=withholding,
