@@ -60,9 +60,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             stats = run_until_signal(lambda stop: _relaying(args, settings, url, bootstrap, stop))
         except BrokerDataLoss as lost:
-            print(f"settlement relay: {lost}. Choose the first position to publish again, "
-                  "run `settlement relay reset --from POSITION`, then start the relay.",
-                  file=sys.stderr, flush=True)
+            then = ("The topic held only the batch in flight: it was emptied and the relay "
+                    "set back to publish every event again when it starts (to choose "
+                    "another start: `settlement relay reset --from POSITION`)."
+                    if lost.stale_log_only else
+                    "Choose the first position to publish again, run `settlement relay reset "
+                    "--from POSITION`, then start the relay.")
+            print(f"settlement relay: {lost}. {then}", file=sys.stderr, flush=True)
             return 1
     if stats is not None:
         print(json.dumps({"relay": args.name, **stats.as_dict()}), flush=True)

@@ -32,9 +32,10 @@ _BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_
                 "job_id", "payout_id", "causation_id", "postings"}
 # What each kind of event is keyed by, in this order (SPEC §4, §14): a payout
 # event names its party too, but all of one payout's events share its id.
-_KEYS = ("job_id", "payout_id", "party_id", "run_id")
+_KEYS = ("job_id", "payout_id", "party_id", "run_id", "statement_id", "line_id")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 Chain = tuple[str, str]  # (hash, prev_hash) of a stored event
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def event_name(event: object) -> str:
@@ -45,6 +46,8 @@ def event_name(event: object) -> str:
 
 def wire(value: Any) -> Any:
     """A value as JSON can carry it exactly."""
+    if value.__class__ in _PLAIN:  # most leaves: nothing to convert (a statement's lines)
+        return value
     if isinstance(value, Money):
         return {"amount": format_amount(value), "currency": value.currency.code}
     if isinstance(value, BankAccount):
@@ -59,9 +62,9 @@ def wire(value: Any) -> Any:
     if isinstance(value, (Decimal, UUID)):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): wire(v) for k, v in value.items()}
+        return {str(k): v if v.__class__ in _PLAIN else wire(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [wire(v) for v in value]
+        return [v if v.__class__ in _PLAIN else wire(v) for v in value]
     return value
 
 

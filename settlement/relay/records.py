@@ -9,10 +9,13 @@ import orjson
 from eventsourcing.persistence import Mapper, Notification
 
 from settlement.escrow.events import EscrowEvent, Opened
+from settlement.invoices.events import INVOICE_EVENTS
 from settlement.parties.events import PARTY_EVENTS
 from settlement.payouts.events import PayoutEvent, PayoutHeld
 from settlement.payouts.runs import RUN_EVENTS
+from settlement.reconcile.events import RECONCILIATION_EVENTS
 from settlement.relay.cloudevents import Chain, stored_cloud_event, to_cloud_event
+from settlement.tax.remittance import REMITTANCE_EVENTS
 
 # Far above any escrow event (ingestion refuses input records above 256 KiB) and
 # below the producer's request limit, so a record that large is a bug, not load.
@@ -34,7 +37,9 @@ class OutRecord:
     value: bytes
 
 
-_PUBLISHED = (EscrowEvent, Opened, PayoutEvent, PayoutHeld, *PARTY_EVENTS, *RUN_EVENTS)
+_PUBLISHED = (EscrowEvent, Opened, PayoutEvent, PayoutHeld, *PARTY_EVENTS, *RUN_EVENTS,
+              *INVOICE_EVENTS,
+              *REMITTANCE_EVENTS, *RECONCILIATION_EVENTS)
 
 
 def is_settlement_event(event: object) -> bool:

@@ -45,7 +45,12 @@ REQUEST_BYTES_MAX = 2 * 1024 * 1024  # above RECORD_BYTES_MAX
 
 class BrokerDataLoss(RuntimeError):
     """The broker acknowledged an offset at or below one it had acknowledged before:
-    it lost its data (the embedded broker does on every restart)."""
+    it lost its data (the embedded broker does on every restart). `stale_log_only`:
+    the new log held nothing but the batch in flight (see `Relay._check_offsets`)."""
+
+    def __init__(self, message: str, stale_log_only: bool = False) -> None:
+        super().__init__(message)
+        self.stale_log_only = stale_log_only
 
 
 class Relay:
@@ -63,7 +68,11 @@ class Relay:
         self.stats = RelayStats()
         self.log = get_logger(component="relay", relay=name, topic=self.topic)
         self._offsets = OffsetWatch()
-        self._created_topic = False  # by this run: the broker had lost it
+        # The topic holds nothing this run will not publish again, so it may be
+        # created anew once if the broker refuses its records (`_clear_lost_topic`):
+        # this run created it (the broker had lost it), or starts from position 0.
+        self._created_topic = False
+        self._cleared = False  # that was done once in this run
         self._progress_at = progress_every
         self.liveness = liveness or Liveness.off()
         self._stop = asyncio.Event()  # the run's
@@ -91,6 +100,11 @@ class Relay:
                 return  # stopped while the broker was not answering
             while not await self._follow(producer, self._stop, idle_exit_s):
                 pass  # the stored position moved under this relay: follow from it
+        except BrokerDataLoss as lost:
+            await close(producer)  # first: the broker refuses a topic a live producer knew
+            if lost.stale_log_only:
+                await self._republish_all()
+            raise
         finally:
             await close(producer)
 
@@ -118,6 +132,7 @@ class Relay:
         """Publish from the stored position until stopped or idle (True), or until the
         stored position moved under this relay (False: a reset, or a twin relay)."""
         start, head = await asyncio.to_thread(self._look)
+        self._created_topic = self._created_topic or (start == 0 and not self._cleared)
         self.stats.position, self.stats.head = start, head
         log = self.log.bind(from_position=start)
         log.info("relay.following", head=head, lag=self.stats.lag)
@@ -144,7 +159,10 @@ class Relay:
         assert stats.position < batch[0].id, "the log is followed in order"
         if not stats.first_batch_at:
             stats.first_batch_at = time.perf_counter()
-        records = await asyncio.to_thread(self._records, batch)
+        stored, records = await asyncio.to_thread(self._prepared, batch)
+        if stored != stats.position:  # reset meanwhile: nothing of this batch is sent
+            log.warning("relay.position_moved", expected=stats.position, stored=stored)
+            return False
         try:
             sent, acks = await unless_stopped(
                 asyncio.wait_for(self._send(producer, records), SEND_TIMEOUT_S), self._stop)
@@ -183,13 +201,16 @@ class Relay:
                  for r in records if r is not None]
         return list(await asyncio.gather(*sends))
 
-    async def _clear_lost_topic(self, log: FilteringBoundLogger) -> None:
+    async def _clear_lost_topic(self, log: FilteringBoundLogger,
+                                reason: str = "the broker refused the new topic's records",
+                                ) -> None:
         """The embedded broker (tansu) refuses every record for a topic created again
         after a restart if a producer that still knew the old one wrote to it in
         between (a relay running across the restart): deleting the topic and
-        creating it once more clears that. Done once, by the run that created it."""
-        self._created_topic = False
-        log.warning("relay.topic_recreated", reason="the broker refused the new topic's records")
+        creating it once more clears that. Done once, by the run that created it.
+        Also clears a lost log that holds nothing but a stale batch (`_check_offsets`)."""
+        self._created_topic, self._cleared = False, True
+        log.warning("relay.topic_recreated", reason=reason)
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
         await admin.start()
         try:
@@ -197,6 +218,11 @@ class Relay:
         finally:
             await admin.close()
         await ensure_topics(self.bootstrap, [self.topic], partitions=self.partitions)
+
+    def _prepared(self, batch: Sequence[Notification]) -> tuple[int, list[OutRecord | None]]:
+        """The stored position (checked before sending, so that a batch read before
+        an operator's `relay reset` is never published after it) and the records."""
+        return self.positions.get(self.name), self._records(batch)
 
     def _records(self, batch: Sequence[Notification]) -> list[OutRecord | None]:
         """The batch's records, each event's data with its audit chain hashes."""
@@ -207,7 +233,20 @@ class Relay:
             records.append(None if cloud_event is None else record_of(cloud_event))
         return records
 
-    def _check_offsets(self, acks: Sequence[RecordMetadata], log: FilteringBoundLogger) -> None:
+    def _check_offsets(self, acks: Sequence[RecordMetadata],
+                       log: FilteringBoundLogger) -> None:
+        """Raise BrokerDataLoss if the broker acknowledged an offset it had handed out
+        before. A broker that came back empty gets the batch in flight (published
+        from this relay's old position, before the loss could be seen) as the first
+        records of its new log; left there, they would come before the events an
+        operator's `relay reset` publishes again, later versions of a job before
+        earlier ones, and stop every projector that reads them (soak seeds 11 and
+        13, docs/reliability.md). So when every partition's new log begins with
+        this batch (its first offset there is 0), it is all the topic holds: the
+        topic is created again empty and the stored position set back to 0, so the
+        relay, started again, publishes every event again in order (consumers
+        de-duplicate by event id and version). Otherwise (a partial loss) the
+        stored position stays, and an operator chooses where to start again."""
         lost = self._offsets.regression((ack.partition, ack.offset) for ack in acks)
         if lost is None:
             return
@@ -217,11 +256,25 @@ class Relay:
         raise BrokerDataLoss(
             f"{self.topic}/{lost.partition} acknowledged offset {lost.offset} after "
             f"{lost.acknowledged_before}: the broker lost data; the relay's stored "
-            f"position is {self.stats.position}"
-        )
+            f"position is {self.stats.position}", stale_log_only=_begins_new_logs(acks))
+
+    async def _republish_all(self) -> None:
+        """After a loss that left only the batch in flight in the topic: an empty
+        topic, and the stored position back to 0 (unless an operator moved it)."""
+        await self._clear_lost_topic(self.log, reason="the lost log held only a stale batch")
+        if await asyncio.to_thread(self.positions.advance, self.name, self.stats.position, 0):
+            self.log.warning("relay.republish_all", was_at=self.stats.position)
 
     def _look(self) -> tuple[int, int]:
         return self.positions.get(self.name), self._head()
 
     def _head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
+
+
+def _begins_new_logs(acks: Sequence[RecordMetadata]) -> bool:
+    """Whether, in every partition the batch wrote to, its first record got offset 0."""
+    first: dict[int, int] = {}
+    for ack in acks:
+        first.setdefault(ack.partition, ack.offset)
+    return bool(first) and all(offset == 0 for offset in first.values())

@@ -204,8 +204,11 @@ def test_after_the_broker_lost_every_topic_mid_run_a_relay_reset_converges(
         assert "settlement relay reset --from" in lost["stderr"]
         # The operator publishes everything again (README: `1` for everything). The
         # new relay recreates the topic; the running projector reads it again.
+        # Its batch in flight began the new log, so the relay emptied the topic and
+        # set itself back to 0 already (`relay.republish_all`); the operator's reset
+        # changes nothing then.
         reset = finish(relay_process(local, "reset", "--from", "1"))
-        assert reset["previous_position"] == first
+        assert reset["previous_position"] in (0, first)
         head = app.recorder.max_notification_id()
         relay = Watched(relay_process(local, idle_exit_s=3.0))
         out, err = relay.stop_when(lambda: relay_position(conn) == head)
