@@ -18,6 +18,13 @@ Last line:
 Run: `flock /tmp/settlement-bench.lock .venv/bin/python bench/api.py`
 (embedded PostgreSQL unless SETTLEMENT_DATABASE_URL is set; `--jobs 2700` ≈
 100,000 entries; `--seconds` per endpoint; `--clients` connections).
+
+`--scale` (issue 21, `bench/apiscale.py`): instead, p50/p99 of every endpoint
+whose cost could grow with the data, at 1× (the jobs above) and again after the
+read models grow by 10,000,000 ledger entries, 1,000,000 receivables and
+100,000 accounts (× `--scale-factor`), in one run. Last line:
+
+    RESULT scale_entries=<n> worst_p99_ratio=<x> worst_endpoint=<name>
 """
 
 from __future__ import annotations
@@ -32,12 +39,16 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import apiscale  # bench/apiscale.py, beside this file
 import psycopg
 from machine import describe  # bench/machine.py, beside this file
+from psycopg import sql
 
 from settlement.api.queries import balances as balance_queries
 from settlement.api.queries import receivables as receivable_queries
@@ -45,7 +56,7 @@ from settlement.application import handlers
 from settlement.core.commands import Command
 from settlement.infra.bootstrap import application, owner_env
 from settlement.infra.config import Settings
-from settlement.infra.postgres import create_database, database, drop_database
+from settlement.infra.postgres import create_database, database, drop_database, with_dbname
 from settlement.projections.model.envelope import parse
 from settlement.projections.rebuild.serial import cloud_events
 from settlement.projections.storage import schema
@@ -185,8 +196,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2_700, help="task jobs, 38 entries each")
     parser.add_argument("--seconds", type=float, default=10.0, help="load time per endpoint")
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--scale", action="store_true",
+                        help="p50/p99 per endpoint at 1x and at 10M entries (apiscale.py)")
+    parser.add_argument("--scale-factor", type=float, default=1.0,
+                        help="with --scale: the growth x (10M entries, 1M receivables, "
+                             "100k accounts)")
     args = parser.parse_args()
     print(describe(), flush=True)
+    if args.scale:
+        return scale(args)
     with tempfile.TemporaryDirectory() as tmp:
         env = Settings.from_env()
         settings = Settings(database_url=env.database_url, state_dir=Path(tmp))
@@ -221,6 +239,60 @@ def main() -> None:
     print(f"RESULT balances_rps={rates[BALANCES]:.0f} receivables_rps={rates[RECEIVABLES]:.0f} "
           f"healthz_rps={rates['/healthz']:.0f} sql_balances_qps={sql_bal:.0f} "
           f"sql_receivables_qps={sql_rec:.0f} entries={entries}")
+
+
+@contextmanager
+def bench_database(prefix: str) -> Iterator[tuple[str, Settings]]:
+    """A database of its own (embedded PostgreSQL unless SETTLEMENT_DATABASE_URL is
+    set), dropped after: its URL and the settings."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = Settings.from_env()
+        settings = Settings(database_url=env.database_url, state_dir=Path(tmp))
+        with database(settings) as server:
+            name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+            url = create_database(server, name)
+            try:
+                yield url, settings
+            finally:
+                drop_database(server, name)
+
+
+def scale(args: argparse.Namespace) -> None:
+    """`--scale`: the endpoints' latencies at 1x and at scale in one run: two copies
+    of the 1x database, one grown, each served by its own API process, and every
+    endpoint's requests alternated between the two (so a busy moment of the shared
+    machine slows both sides alike)."""
+    latency_clients = min(args.clients, 2)  # service time, not a queue
+    with bench_database("bench_api") as (url, settings):
+        entries = load(url, settings, args.jobs)
+        print(f"1x: {entries:,} ledger entries ({args.jobs} jobs)", flush=True)
+        big_name = f"bench_api_big_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(big_name), sql.Identifier(conn.info.dbname)))
+        big_url = with_dbname(url, big_name)
+        try:
+            started = time.perf_counter()
+            counts = apiscale.grow(big_url, args.scale_factor, START)
+            print(f"grown in {time.perf_counter() - started:.0f}s: "
+                  + ", ".join(f"{t} {n:,}" for t, n in counts.items()), flush=True)
+            ports = free_port(), free_port()
+            apis = [serve(u, port) for u, port in zip((url, big_url), ports, strict=True)]
+            try:
+                small, big = apiscale.alternated(ports, TOKEN, args.seconds, latency_clients)
+            finally:
+                for api in apis:
+                    api.send_signal(signal.SIGTERM)
+                    api.wait(30)
+            deep = [apiscale.deep_entries(u) for u in (url, big_url)]
+        finally:
+            drop_database(url, big_name)
+    worst, ratio = apiscale.report(small, big)
+    print("SQL, the cash account's entries from the middle of its history: "
+          + ", ".join(f"after {a:,}: {ms:.1f} ms" for a, ms in deep), flush=True)
+    print(f"RESULT scale_entries={counts['ledger_entries']} "
+          f"scale_receivables={counts['receivables']} scale_accounts={counts['balances']} "
+          f"worst_p99_ratio={ratio:.2f} worst_endpoint={worst}")
 
 
 if __name__ == "__main__":

@@ -26,12 +26,17 @@ from settlement.api.routes import (
     balances,
     entries,
     escrows,
+    invoices,
+    low_price,
     parties,
     payout_runs,
     payouts,
     receivables,
+    reconciliation,
     safeguarding,
     service,
+    statements,
+    withholding,
 )
 from settlement.api.verifier import ChainVerifier
 from settlement.console.app import mount_console
@@ -41,7 +46,8 @@ __all__ = ["ApiConfig", "create_app"]
 # In this order in the OpenAPI document.
 ROUTERS = (service.router, balances.router, entries.router, escrows.router,
            receivables.router, safeguarding.router, payout_runs.router, payouts.router,
-           parties.router, audit.router)
+           parties.router, low_price.router, statements.router, withholding.router,
+           invoices.router, reconciliation.router, audit.router)
 
 
 def create_app(config: ApiConfig) -> FastAPI:

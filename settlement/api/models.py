@@ -134,6 +134,9 @@ class Payout(BaseModel):
     amount: Amount
     status: str
     items: Any
+    transfer_fee: Amount = Field(description="payee-borne transfer fee, tax-included "
+                                             "(0 when the platform bears it)")
+    sent: Amount = Field(description="what the bank transfers: amount − transfer_fee")
 
 
 class Payouts(BaseModel):
@@ -279,3 +282,21 @@ class PayoutRun(BaseModel):
     summary: Any = Field(description="counts and totals of payouts, fees, amounts sent, "
                                      "holds and carry-overs, and the Zengin file's SHA-256")
     time: Timestamp
+
+
+class LowPriceRow(BaseModel):
+    job_id: str
+    item_id: str
+    kind: str = Field(description="milestone, entry (an award) or submission")
+    state: str
+    client_id: str
+    worker_id: str | None
+    currency: str
+    amount: Amount
+    plan: str = Field(description="the fee plan the job recorded when it opened")
+    floor: Amount = Field(description="that plan's minimum_item: amount ≥ floor")
+
+
+class LowPrice(BaseModel):
+    margin: Amount = Field(description="rows have amount ≤ floor × (1 + margin); 0.10")
+    rows: list[LowPriceRow]

@@ -40,6 +40,8 @@ from settlement.payouts import PAYOUT_RESULT_TYPES, RETURNED, PartyPayouts, appl
 from settlement.store import transcodings
 from settlement.store.recorder import CommandRecord, PositionUpdate, SettlementRecorder
 from settlement.store.repository import preload
+from settlement.tax.remittance import ClientWithholding
+from settlement.tax.results import apply_remittance_result, is_remittance_result
 
 APPLIED, DUPLICATE, REJECTED = "applied", "duplicate", "rejected"
 BATCH_COMMANDS_MAX = 5_000
@@ -69,6 +71,7 @@ class Batch:
     escrows: dict[str, Escrow | None] = field(default_factory=dict)
     parties: dict[UUID, PartyPayouts] = field(default_factory=dict)  # payout streams
     party_records: dict[str, Party | None] = field(default_factory=dict)  # by party id
+    remittances: dict[UUID, ClientWithholding] = field(default_factory=dict)  # by stream
 
 
 class SettlementApplication(Application[UUID]):
@@ -135,6 +138,7 @@ class SettlementApplication(Application[UUID]):
             seen.update((r.command_id, r) for r in ahead.records)
             batch.parties.update(ahead.parties)
             batch.party_records.update(ahead.party_records)
+            batch.remittances.update(ahead.remittances)
             batch.escrows.update(_carried(commands, ahead.escrows))
         batch.escrows.update(self._absent_escrows(
             (c for c in commands if c.command_id not in seen), known=batch.escrows))
@@ -202,6 +206,12 @@ class SettlementApplication(Application[UUID]):
         return Outcome(command, APPLIED, events=list(escrow.collect_events())), job_id
 
     def _apply_payout_result(self, command: Command, batch: Batch) -> Outcome:
+        if is_remittance_result(command):  # a withholding remittance (`settlement.tax`)
+            try:
+                stream = apply_remittance_result(self.repository, command, batch.remittances)
+            except SettlementError as error:  # validated before emitting: nothing changed
+                return Outcome(command, REJECTED, error)
+            return Outcome(command, APPLIED, events=list(stream.collect_events()))
         try:
             party = apply_payout_result(self.repository, command, batch.parties)
         except SettlementError as error:  # validated before emitting: nothing changed
@@ -239,7 +249,8 @@ class SettlementApplication(Application[UUID]):
         processing.events = list(batch.events)
         changed: list[Aggregate] = [e for e in batch.escrows.values() if e is not None]
         changed += [p for p in batch.party_records.values() if p is not None]
-        processing.aggregates = {a.id: a for a in [*changed, *batch.parties.values()]}
+        processing.aggregates = {a.id: a for a in [*changed, *batch.parties.values(),
+                                                   *batch.remittances.values()]}
         processing.saved_kwargs = {"commands": batch.records, "positions": positions}
         self._record(processing)
 

@@ -6,15 +6,30 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from settlement.cli import api, audit, demo, ingest, payouts, projections, relay, run, timers
+from settlement.cli import (
+    api,
+    audit,
+    demo,
+    ingest,
+    invoices,
+    payouts,
+    projections,
+    reconcile,
+    relay,
+    run,
+    tax,
+    timers,
+)
 from settlement.core.errors import ConfigError
+from settlement.core.fees import load_fee_plans
 from settlement.infra.config import Settings
 from settlement.infra.logging import configure_logging, get_logger
 
 CONFIG_INVALID_EXIT = 2  # as argparse's for a bad command line
 
 # In the order `settlement --help` lists their commands.
-GROUPS = (demo, ingest, audit, relay, api, payouts, timers, run, projections)
+GROUPS = (demo, ingest, audit, relay, api, payouts, timers, run, projections, reconcile,
+          tax, invoices)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     try:
         settings = Settings.from_env()
+        # The fee plans too (floors included): a bad file stops any command here.
+        load_fee_plans(settings.fee_plans_path)
     except ConfigError as exc:
         # One line naming the variable and entry at fault, not a traceback.
         get_logger().error("config.invalid", error=str(exc))

@@ -61,6 +61,7 @@ async def _looping(args: argparse.Namespace, settings: Settings, url: str,
             return
         try:
             await timer_loop(app, stop, args.interval, liveness=liveness,
-                             closings=load_policy(settings.payout_config_path))
+                             closings=load_policy(settings.payout_config_path),
+                             invoices=settings.invoice_issuer)
         finally:
             await asyncio.to_thread(app.close)

@@ -51,6 +51,13 @@ class Conflict(Rejected):
     code = "conflict"
 
 
+class BelowMinimum(Rejected):
+    """An offered item amount below its fee plan's `minimum_item` (the low-price
+    guard, `settlement.core.floors`)."""
+
+    code = "amount_below_minimum"
+
+
 class LedgerError(SettlementError):
     """Postings that would break double entry; a programming error upstream."""
 

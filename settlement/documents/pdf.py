@@ -47,6 +47,7 @@ class Document:
     totals: Sequence[tuple[str, str]] = ()
     notes: Sequence[str] = ()
     numeric_columns: frozenset[int] = field(default_factory=frozenset)
+    column_widths_mm: Sequence[float] | None = None  # None: ReportLab sizes them
 
 
 def render(document: Document) -> bytes:
@@ -70,7 +71,9 @@ def _flowables(document: Document) -> list[Flowable]:
     header = [Paragraph(_escape(name), _CELL) for name in document.columns]
     body = [[Paragraph(_escape(value), _NUMBER if n in document.numeric_columns else _CELL)
              for n, value in enumerate(row)] for row in document.rows]
-    lines = Table([header, *body], repeatRows=1)
+    widths = None if document.column_widths_mm is None else [
+        w * mm for w in document.column_widths_mm]
+    lines = Table([header, *body], repeatRows=1, colWidths=widths)
     style = [("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
              ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
              ("VALIGN", (0, 0), (-1, -1), "TOP")]

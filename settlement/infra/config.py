@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from settlement.core.errors import ConfigError
 from settlement.core.fees import DEFAULT_FEE_PLANS
+from settlement.invoices.issuer import Issuer
 from settlement.payouts.policy import DEFAULT_PAYOUT_CONFIG
 
 ENV_VARS = (
@@ -21,6 +22,10 @@ ENV_VARS = (
     "SETTLEMENT_FEE_PLANS",
     "SETTLEMENT_TOPIC_PREFIX",
     "SETTLEMENT_PAYOUT_CONFIG",
+    # The platform as its invoices name it (SPEC §12): all three, or none.
+    "SETTLEMENT_PLATFORM_NAME",
+    "SETTLEMENT_PLATFORM_ADDRESS",
+    "SETTLEMENT_PLATFORM_INVOICE_REGISTRATION_NUMBER",
 )
 ROLES = frozenset({"finance", "auditor"})
 DEFAULT_API_ADDR = "127.0.0.1:8080"
@@ -44,6 +49,8 @@ class Settings:
     state_dir: Path = field(default_factory=lambda: Path.cwd() / ".settlement")
     # Minimums, the Zengin requester and transfer fees (SPEC §11): a TOML file.
     payout_config_path: Path = DEFAULT_PAYOUT_CONFIG
+    # The invoices' issuer (SPEC §12); None: not configured, no invoice can be issued.
+    invoice_issuer: Issuer | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -69,10 +76,27 @@ class Settings:
             topic_prefix=prefix,
             state_dir=Path.cwd() / ".settlement",
             payout_config_path=Path(get("SETTLEMENT_PAYOUT_CONFIG") or DEFAULT_PAYOUT_CONFIG),
+            invoice_issuer=platform_issuer(get),
         )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+def platform_issuer(get: Callable[[str], str | None]) -> Issuer | None:
+    """The platform's name, address and registration number, checked; None if
+    none of the three is set, `ConfigError` if only some are."""
+    names = ("SETTLEMENT_PLATFORM_NAME", "SETTLEMENT_PLATFORM_ADDRESS",
+             "SETTLEMENT_PLATFORM_INVOICE_REGISTRATION_NUMBER")
+    values = [get(name) for name in names]
+    if all(value is None for value in values):
+        return None
+    missing = [name for name, value in zip(names, values, strict=True) if value is None]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} must be set with the other "
+                          "SETTLEMENT_PLATFORM_* variables")
+    name, address, number = (value or "" for value in values)
+    return Issuer.checked(name, address, number)
 
 
 def parse_api_tokens(text: str) -> dict[str, str]:

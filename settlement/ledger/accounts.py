@@ -8,6 +8,7 @@ CONSUMPTION_TAX = "liabilities:consumption_tax"
 REVENUE_WORKER_FEES = "revenue:platform_fees:worker"
 REVENUE_CLIENT_FEES = "revenue:platform_fees:client"
 REVENUE_TRANSFER_FEES = "revenue:transfer_fees"  # charged to payees, net of tax (Part II)
+BANK_FEES = "expenses:bank_fees"  # charges the bank took, booked from reconciliation (Part II)
 
 
 def escrow(job_id: str) -> str:

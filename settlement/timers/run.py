@@ -32,12 +32,15 @@ from eventsourcing.persistence import IntegrityError
 
 from settlement.application.app import SettlementApplication
 from settlement.core.errors import InvalidInput, SettlementError
+from settlement.core.months import Month
 from settlement.escrow import Escrow, escrow_id
 from settlement.escrow.events import EscrowEvent, Opened
 from settlement.infra import pool
 from settlement.infra.liveness import Liveness
 from settlement.infra.logging import get_logger
 from settlement.infra.outage import Outages, away
+from settlement.invoices.issuer import Issuer
+from settlement.invoices.monthly import invoice_pass
 from settlement.payouts.closing import closing_pass
 from settlement.payouts.policy import PayoutPolicy
 
@@ -151,16 +154,20 @@ def run_timers_cli(app: SettlementApplication, now: datetime, out: TextIO = sys.
 
 async def timer_loop(app: SettlementApplication, stop: asyncio.Event, interval_s: float,
                      clock: Any = None, liveness: Liveness | None = None,
-                     closings: PayoutPolicy | None = None) -> int:
+                     closings: PayoutPolicy | None = None,
+                     invoices: Issuer | None = None) -> int:
     """A pass every `interval_s` at the wall clock's `now` until `stop` is set;
     returns how many actions were applied. The clock is read here, at the edge:
     the domain only ever sees the `now` it is given. With `closings`, each pass
-    also runs the payout closing whose day has ended, once (SPEC §11)."""
+    also runs the payout closing whose day has ended, once (SPEC §11); with
+    `invoices` (the platform as issuer), it issues the month that has ended (SPEC
+    §12), once per process (issuing is idempotent)."""
     log = get_logger(component="timers")
     liveness = liveness or Liveness.off()
     outages = Outages(log, "timers", liveness.waiting)
     clock = clock or (lambda: datetime.now(UTC))
     scan = TimerScan()
+    invoiced: set[Month] = set()
     applied = 0
     log.info("timers.started", interval_s=interval_s)
     while not stop.is_set():
@@ -171,6 +178,11 @@ async def timer_loop(app: SettlementApplication, stop: asyncio.Event, interval_s
                                                  liveness.turned)
                 if closed is not None:
                     log.info("payouts.closing", **closed.summary())
+            if invoices is not None:
+                issued = await asyncio.to_thread(invoice_pass, app, now, invoices, invoiced,
+                                                 liveness.turned)
+                if issued is not None:
+                    log.info("invoices.issued", **issued.summary())
         except Exception as error:
             dependency = away(error)
             if dependency is None:

@@ -202,7 +202,9 @@ def test_payouts_by_status(client: TestClient) -> None:
     assert everything[0] == {"payout_id": "po-1", "party_type": "worker",
                              "party_id": "worker-1", "currency": "JPY", "amount": "100327",
                              "status": "initiated",
-                             "items": [{"job_id": "day0-project", "item_id": "m1"}]}
+                             "items": [{"job_id": "day0-project", "item_id": "m1"}],
+                             # borne by the platform: the whole amount is sent
+                             "transfer_fee": "0", "sent": "100327"}
     failed = get(client, "/v1/payouts", status="failed")["payouts"]
     assert [(p["payout_id"], p["amount"]) for p in failed] == [("po-3", "85.05")]
 

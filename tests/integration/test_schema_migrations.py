@@ -40,7 +40,7 @@ def test_a_version_1_schema_gets_the_new_due_by(conn: psycopg.Connection[Any]) -
 
     schema.create(conn, schema.LIVE_SCHEMA)  # what every process does at start
 
-    assert _version(conn) == schema.SCHEMA_VERSION == "2"
+    assert _version(conn) == schema.SCHEMA_VERSION == "3"
     for table in ("receivables", "receivables_history"):
         rows = conn.execute(f"SELECT delivered_at, due_by FROM projections.{table} "
                             "ORDER BY job_id").fetchall()
@@ -49,7 +49,7 @@ def test_a_version_1_schema_gets_the_new_due_by(conn: psycopg.Connection[Any]) -
     assert conn.execute("SELECT due_by FROM projections.receivables "
                         "WHERE job_id = 'undelivered'").fetchone() == (None,)
     schema.create(conn, schema.LIVE_SCHEMA)  # idempotent
-    assert _version(conn) == "2"
+    assert _version(conn) == "3"
 
 
 def test_an_unknown_version_is_refused(conn: psycopg.Connection[Any]) -> None:

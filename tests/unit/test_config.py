@@ -44,6 +44,9 @@ def test_every_variable_is_read() -> None:
         "SETTLEMENT_FEE_PLANS": "/etc/settlement/plans.toml",
         "SETTLEMENT_TOPIC_PREFIX": "prod.",
         "SETTLEMENT_PAYOUT_CONFIG": "/etc/settlement/payouts.toml",
+        "SETTLEMENT_PLATFORM_NAME": "株式会社セトルメント",
+        "SETTLEMENT_PLATFORM_ADDRESS": "東京都千代田区丸の内1-1-1",
+        "SETTLEMENT_PLATFORM_INVOICE_REGISTRATION_NUMBER": "T7000012050002",
     }
     assert set(env) == set(ENV_VARS)
     settings = Settings.from_env(env)
@@ -54,6 +57,23 @@ def test_every_variable_is_read() -> None:
     assert settings.fee_plans_path == Path("/etc/settlement/plans.toml")
     assert settings.topic("settlement.events") == "prod.settlement.events"
     assert settings.payout_config_path == Path("/etc/settlement/payouts.toml")
+    assert settings.invoice_issuer is not None
+    assert settings.invoice_issuer.registration_number == "T7000012050002"
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"SETTLEMENT_PLATFORM_NAME": "P"}, "SETTLEMENT_PLATFORM_ADDRESS"),
+    ({"SETTLEMENT_PLATFORM_NAME": "P", "SETTLEMENT_PLATFORM_ADDRESS": "A",
+      "SETTLEMENT_PLATFORM_INVOICE_REGISTRATION_NUMBER": "T1000012050002"},
+     "SETTLEMENT_PLATFORM_INVOICE_REGISTRATION_NUMBER"),
+    ({"SETTLEMENT_PLATFORM_NAME": "P", "SETTLEMENT_PLATFORM_ADDRESS": "A",
+      "SETTLEMENT_PLATFORM_INVOICE_REGISTRATION_NUMBER": "7000012050002"},
+     "SETTLEMENT_PLATFORM_INVOICE_REGISTRATION_NUMBER"),
+])
+def test_the_invoice_issuer_is_all_three_and_a_valid_number(env: dict[str, str],
+                                                            named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)
 
 
 def test_empty_values_mean_unset() -> None:

@@ -44,7 +44,14 @@ SPEC_TYPES = {
     "task.submission_rejected", "task.closed", "dispute.opened", "dispute.resolved",
     "payout.settled", "payout.failed", "payout.returned", "party.registered", "party.updated",
 }
-OTHER_FILES = {"defs.json", "cloudevent.json", "settlement.command_rejected.json", "dlq.json"}
+OTHER_FILES = {"defs.json", "cloudevent.json", "settlement.command_rejected.json", "dlq.json",
+               "settlement.withholding_remitted.json",
+               "settlement.withholding_remittance_confirmed.json",
+               "settlement.withholding_remittance_failed.json"}
+# Settlement events with a schema of their own (SPEC §13).
+OTHER_FILES |= {"settlement.statement_imported.json", "settlement.statement_line_decided.json",
+                "settlement.bank_fee_booked.json"}
+OTHER_FILES |= {"settlement.invoice_issued.json"}  # SPEC §12
 # Keywords that only annotate: fastjsonschema ignores every sibling of a `$ref`, so
 # nothing else may stand beside one.
 ANNOTATIONS = {"description", "title", "$comment", "examples", "default"}

@@ -24,7 +24,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from psycopg import sql
 
-from settlement.api.metrics import finance, parts, pipeline
+from settlement.api.metrics import finance, parts, pipeline, reconciliation
 from settlement.api.queries import schema_id
 from settlement.api.queries.deadlines import payout_deadlines
 from settlement.api.queries.progress import progress, projections_exist
@@ -58,6 +58,8 @@ class _Snapshot(Collector):
         yield from finance.deadlines(
             payout_deadlines(conn, schema, self.now) if read_models else [])
         yield from finance.audit_chain(self.verified)
+        yield from reconciliation.reconciliation(conn if read_models else None, schema,
+                                                 self.now)
 
 
 def metrics_response(conn: psycopg.Connection[Any], schema: str, now: datetime,

@@ -41,6 +41,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "settlement_safeguarding_cash": (GAUGE, "safeguarded cash (assets:safeguarded_cash)"),
     "settlement_safeguarding_obligations": (GAUGE, "sum of every liabilities:* balance"),
     "settlement_safeguarding_shortfall": (GAUGE, "max(obligations - cash, 0)"),
+    "settlement_reconciliation_unmatched_lines": (GAUGE, "bank statement lines not matched"),
+    "settlement_reconciliation_unmatched_amount": (GAUGE, "sum of those lines"),
+    "settlement_reconciliation_ledger_unmatched": (
+        GAUGE, "ledger cash movements with no bank line, older than 3 business days"),
+    "settlement_reconciliation_ledger_unmatched_amount": (GAUGE, "sum of those movements"),
+    "settlement_reconciliation_difference": (
+        GAUGE, "bank closing balance minus assets:safeguarded_cash, last statement day"),
     "settlement_receivables_due_soon": (
         GAUGE, "unpaid claims whose payout deadline (60-day rule) falls within 7 days"),
     "settlement_receivables_due_soon_amount": (GAUGE, "sum of those claims"),

@@ -13,6 +13,8 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from settlement.api.queries import schema_id
+from settlement.api.queries.balances import NATURAL_BALANCE
+from settlement.projections.storage import summaries
 
 # An entry's amount signed by the account's natural side (assets: debit positive).
 _SIGNED = sql.SQL(
@@ -57,10 +59,17 @@ def account_entries(conn: psycopg.Connection[Any], schema: str, account: str, cu
 
 
 def _balance_before(schema: str) -> sql.Composed:
-    """The account's balance up to position `after`."""
+    """The account's balance up to position `after`: its blocks of positions before
+    the one `after` is in (`summaries`), then that block's entries up to `after`."""
     return sql.SQL(
-        "SELECT coalesce(sum({}), 0) FROM {}.ledger_entries WHERE account = %(account)s "
-        "AND currency = %(currency)s AND position <= %(after)s").format(_SIGNED, schema_id(schema))
+        "SELECT coalesce(sum(v), 0) FROM ("
+        "  SELECT {natural} AS v FROM {s}.balance_blocks WHERE account = %(account)s "
+        "  AND currency = %(currency)s AND block < %(after)s::bigint >> {bits} UNION ALL "
+        "  SELECT {signed} FROM {s}.ledger_entries WHERE account = %(account)s "
+        "  AND currency = %(currency)s AND position >= (%(after)s::bigint >> {bits}) << {bits} "
+        "  AND position <= %(after)s) AS z").format(
+            natural=NATURAL_BALANCE, signed=_SIGNED, s=schema_id(schema),
+            bits=sql.Literal(summaries.BLOCK_BITS))
 
 
 def _page(schema: str) -> sql.Composed:

@@ -24,10 +24,14 @@ def payouts(conn: psycopg.Connection[Any], schema: str, *, status: str | None = 
     does not exist yet."""
     if not has_table(conn, schema, "payouts"):
         return []
+    # The transfer fee is the payout_initiated event's (audit log, by payout id).
     query = sql.SQL(
-        "SELECT payout_id, party_type, party_id, currency, amount, status, items "
-        "FROM {}.payouts WHERE (%(status)s::text IS NULL OR status = %(status)s) "
-        "AND (%(after)s::text IS NULL OR payout_id > %(after)s) "
-        "ORDER BY payout_id LIMIT %(limit)s").format(schema_id(schema))
+        "SELECT p.payout_id, p.party_type, p.party_id, p.currency, p.amount, p.status, "
+        "p.items, coalesce((a.data->'transfer_fee'->>'amount')::numeric, 0) AS transfer_fee "
+        "FROM {s}.payouts AS p LEFT JOIN {s}.audit_log AS a ON a.job_id IS NULL "
+        "AND a.data->>'payout_id' = p.payout_id AND a.type = 'settlement.payout_initiated' "
+        "WHERE (%(status)s::text IS NULL OR p.status = %(status)s) "
+        "AND (%(after)s::text IS NULL OR p.payout_id > %(after)s) "
+        "ORDER BY p.payout_id LIMIT %(limit)s").format(s=schema_id(schema))
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(query, {"status": status, "after": after, "limit": limit}).fetchall()

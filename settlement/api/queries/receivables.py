@@ -59,6 +59,12 @@ def receivables(conn: psycopg.Connection[Any], schema: str, *, worker_id: str | 
 def receivable_currencies(conn: psycopg.Connection[Any], schema: str, *,
                           worker_id: str | None = None, client_id: str | None = None,
                           as_of: datetime | None = None) -> list[str]:
+    if as_of is None and not (worker_id and client_id):
+        scope, party = _scope({"worker": worker_id, "client": client_id})
+        kept = sql.SQL("SELECT currency FROM {}.receivable_totals WHERE scope = %s "
+                       "AND party_id = %s ORDER BY 1").format(schema_id(schema))
+        with conn.cursor(row_factory=tuple_row) as cur:
+            return [row[0] for row in cur.execute(kept, (scope, party))]
     query = sql.SQL("SELECT DISTINCT currency FROM ({}) r WHERE {} ORDER BY 1").format(
         rows_source(schema, as_of), FILTERS)
     params = {"worker": worker_id, "client": client_id, "as_of": as_of, "currency": None}
@@ -76,6 +82,8 @@ def receivables_page(conn: psycopg.Connection[Any], schema: str, currency: str, 
     params = {"worker": worker_id, "client": client_id, "currency": currency, "as_of": as_of,
               "after_job": after[0] if after else None, "after_item": after[1] if after else None,
               "limit": limit, "now": now, "payable": list(PAYABLE_STATES)}
+    if as_of is None and not (worker_id and client_id):
+        return _kept_page(conn, schema, params)
     # One statement (one snapshot, one round trip): the totals row joined with the page.
     query = sql.SQL(
         "WITH r AS NOT MATERIALIZED (SELECT * FROM ({source}) r WHERE {filters}), "
@@ -90,6 +98,41 @@ def receivables_page(conn: psycopg.Connection[Any], schema: str, currency: str, 
         "  ORDER BY job_id, item_id LIMIT %(limit)s) "
         "SELECT t.*, p.* FROM t LEFT JOIN p ON true ORDER BY p.job_id, p.item_id"
     ).format(source=rows_source(schema, as_of), filters=FILTERS)
+    with conn.cursor(row_factory=tuple_row) as cur:
+        found = cur.execute(query, params).fetchall()
+    totals = ReceivableTotals(*(Decimal(v) for v in found[0][:4]))
+    rows = [(ReceivableRow(*row[4:-1]), bool(row[-1])) for row in found if row[4] is not None]
+    return rows, totals
+
+
+def _scope(params: dict[str, Any]) -> tuple[str, str]:
+    """The `receivable_totals` row of the filters: a worker's, a client's, or all."""
+    if params["worker"]:
+        return "worker", params["worker"]
+    if params["client"]:
+        return "client", params["client"]
+    return "all", ""
+
+
+def _kept_page(conn: psycopg.Connection[Any], schema: str, params: dict[str, Any],
+               ) -> tuple[list[tuple[ReceivableRow, bool]], ReceivableTotals]:
+    """`receivables_page` now, of everyone, one worker or one client: the totals from
+    the summary row the projector keeps (`summaries`) and, for `overdue` (which
+    moves with `now`), the open claims past their deadline (a partial index of
+    unpaid claims); the page an index walk in (job, item) order."""
+    params = {**params, "scope": _scope(params)[0], "party": _scope(params)[1]}
+    query = sql.SQL(
+        "WITH t AS (SELECT protected, unprotected, payable FROM {s}.receivable_totals "
+        "  WHERE currency = %(currency)s AND scope = %(scope)s AND party_id = %(party)s), "
+        "o AS (SELECT coalesce(sum(amount), 0) AS overdue FROM {s}.receivables "
+        "  WHERE NOT paid_out AND amount > 0 AND due_by < %(now)s AND {filters}), "
+        "p AS (SELECT {c}, paid_out FROM {s}.receivables WHERE {filters} "
+        "  AND (%(after_job)s::text IS NULL OR "
+        "  (job_id, item_id) > (%(after_job)s, %(after_item)s)) "
+        "  ORDER BY job_id, item_id LIMIT %(limit)s) "
+        "SELECT coalesce(t.protected, 0), coalesce(t.unprotected, 0), coalesce(t.payable, 0), "
+        "o.overdue, p.* FROM o LEFT JOIN t ON true LEFT JOIN p ON true "
+        "ORDER BY p.job_id, p.item_id").format(s=schema_id(schema), c=_COLUMNS, filters=FILTERS)
     with conn.cursor(row_factory=tuple_row) as cur:
         found = cur.execute(query, params).fetchall()
     totals = ReceivableTotals(*(Decimal(v) for v in found[0][:4]))

@@ -34,4 +34,6 @@ def payouts(request: Request, _: Reader, db: Db, schema: Schema,
 def payout_row(p: dict[str, Any]) -> dict[str, Any]:
     return {"payout_id": p["payout_id"], "party_type": p["party_type"],
             "party_id": p["party_id"], "currency": p["currency"],
-            "amount": amount(p["amount"]), "status": p["status"], "items": p["items"]}
+            "amount": amount(p["amount"]), "status": p["status"], "items": p["items"],
+            "transfer_fee": amount(p["transfer_fee"]),
+            "sent": amount(p["amount"] - p["transfer_fee"])}

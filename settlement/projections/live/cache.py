@@ -19,9 +19,11 @@ from itertools import islice
 
 from settlement.projections.model.changes import Changes, ItemKey
 from settlement.projections.model.envelope import Event
+from settlement.projections.model.invoices import is_invoice
 from settlement.projections.model.jobs import item_ids, job_of
 from settlement.projections.model.parties import is_keyed
 from settlement.projections.model.payouts import PayoutView, is_payout, payout_of
+from settlement.projections.model.reconciliation import is_bank_fee
 from settlement.projections.model.views import ItemView, JobView
 
 MAX_JOBS = 200_000
@@ -63,8 +65,8 @@ def needs(events: Sequence[Event]) -> Needs:
     keys: set[ItemKey] = set()
     payout_ids: set[str] = set()
     for event in events:
-        if is_keyed(event):
-            continue  # it needs no earlier state (see model.parties)
+        if is_keyed(event) or is_invoice(event) or is_bank_fee(event):
+            continue  # it needs no earlier state (see model.parties, model.invoices)
         if is_payout(event):
             payout_ids.add(payout_of(event))
             continue
@@ -79,6 +81,7 @@ class ViewCache:
         self.max_jobs, self.max_payouts = max_jobs, max_payouts
         self._jobs: dict[str, _Job] = {}  # least recently changed first
         self._payouts: dict[str, PayoutView] = {}
+        self._invoices: dict[str, None] = {}  # numbers folded here (an ordered set)
 
     def __len__(self) -> int:
         return len(self._jobs) + len(self._payouts)
@@ -86,6 +89,11 @@ class ViewCache:
     def clear(self) -> None:
         self._jobs.clear()
         self._payouts.clear()
+        self._invoices.clear()
+
+    def folded_invoices(self, numbers: Sequence[str]) -> set[str]:
+        """Which of the invoice `numbers` a batch of this process folded already."""
+        return {n for n in numbers if n in self._invoices}
 
     def wanted(self, needs: Needs) -> Wanted:
         jobs = self._jobs
@@ -137,8 +145,10 @@ class ViewCache:
         for payout_id, payout in changes.payouts.items():
             self._payouts.pop(payout_id, None)
             self._payouts[payout_id] = payout
+        self._invoices.update(dict.fromkeys(changes.invoices))
         # Only between batches (none in flight): what is dropped is stored.
-        for cache, limit in ((jobs, self.max_jobs), (self._payouts, self.max_payouts)):
+        for cache, limit in ((jobs, self.max_jobs), (self._payouts, self.max_payouts),
+                             (self._invoices, self.max_payouts)):
             if len(cache) > limit:
                 for key in list(islice(cache, len(cache) - limit)):
                     del cache[key]

@@ -54,7 +54,9 @@ from settlement.projections.live.metrics import ProjectorMetrics
 from settlement.projections.model.changes import Changes, ItemKey, fold
 from settlement.projections.model.envelope import Event, parse
 from settlement.projections.model.errors import MalformedEvent, PositionConflict, ProjectionError
+from settlement.projections.model.invoices import invoice_numbers
 from settlement.projections.model.payouts import PayoutView
+from settlement.projections.model.reconciliation import fee_lines
 from settlement.projections.model.views import ItemView, JobView
 from settlement.projections.storage import schema
 from settlement.projections.storage.store import PartitionAdvance, Rows, Store, rows_of
@@ -317,7 +319,24 @@ class Projector:
             if generation != self._generation:
                 return None  # read for a cache since forgotten
             self._cache.loaded(wanted, *found)
-        return await asyncio.to_thread(_fold, events, *self._cache.inputs(need))
+        numbers = invoice_numbers(events)
+        folded = self._cache.folded_invoices(numbers)
+        unread = [n for n in numbers if n not in folded]
+        if unread:  # an invoice's event read again (at least once) adds no entries twice
+            assert self._reader is not None
+            folded |= await asyncio.to_thread(self._reader.stored_invoices, unread)
+            if generation != self._generation:
+                return None
+        fees = fee_lines(events)
+        booked: set[str] = set()
+        if fees:  # rare: wait for the batch being written, then read what is stored
+            await self._settle()
+            assert self._reader is not None
+            booked = await asyncio.to_thread(self._reader.stored_bank_fees, fees)
+            if generation != self._generation:
+                return None
+        return await asyncio.to_thread(_fold, events, *self._cache.inputs(need), folded,
+                                       booked)
 
     async def _store(self, consumer: AIOKafkaConsumer, generation: int, folded: Folded,
                      advances: list[PartitionAdvance]) -> None:
@@ -388,9 +407,10 @@ class Projector:
 
 
 def _fold(events: list[Event], jobs: dict[str, JobView], items: dict[ItemKey, ItemView],
-          payouts: dict[str, PayoutView]) -> Folded:
+          payouts: dict[str, PayoutView], invoices: set[str],
+          bank_fees: set[str] | None = None) -> Folded:
     """The batch's changes and the rows to store (built here, off the writing thread)."""
-    changes = fold(events, jobs, items, payouts)
+    changes = fold(events, jobs, items, payouts, invoices, bank_fees or set())
     return changes, rows_of(changes)
 
 

@@ -8,7 +8,7 @@ the views and items read from the store, and keeps the last state of each.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from settlement.projections.model.envelope import Event
 from settlement.projections.model.errors import VersionGap
 from settlement.projections.model.escrows import EscrowRow, ItemRow, escrow_row, item_row
 from settlement.projections.model.fastinit import fast_init
+from settlement.projections.model.invoices import InvoiceRow, invoice_row, is_invoice, number_of
 from settlement.projections.model.jobs import evolve, job_of
 from settlement.projections.model.ledger import BalanceDelta, Entry, balance_deltas, entries
 from settlement.projections.model.parties import (
@@ -45,6 +46,20 @@ from settlement.projections.model.receivables import (
     ReceivableRow,
     change,
     receivable,
+)
+from settlement.projections.model.reconciliation import (
+    STATEMENT_EVENTS,
+    BankFeeRow,
+    DecisionRow,
+    StatementBalanceRow,
+    StatementLineRow,
+    balance_rows,
+    bank_fee_decision,
+    bank_fee_row,
+    decision_rows,
+    fee_line_of,
+    is_bank_fee,
+    line_rows,
 )
 from settlement.projections.model.views import ItemView, JobView
 
@@ -99,6 +114,14 @@ class Changes:
     runs: dict[str, RunRow] = field(default_factory=dict)
     holds: dict[tuple[str, str, str, str], HoldRow] = field(default_factory=dict)
     keyed_audit: list[AuditRow] = field(default_factory=list)
+    # Issued invoices (one event each, with postings): told apart from repeats in `fold`.
+    invoices: dict[str, InvoiceRow] = field(default_factory=dict)
+    # Statement lines and day balances: rows never changed, inserted unless present.
+    statement_lines: list[StatementLineRow] = field(default_factory=list)
+    statement_balances: list[StatementBalanceRow] = field(default_factory=list)
+    statement_decisions: dict[str, DecisionRow] = field(default_factory=dict)
+    # Booked bank charges (one event each, with postings): told apart from repeats in `fold`.
+    bank_fees: dict[str, BankFeeRow] = field(default_factory=dict)
     duplicates: int = 0
 
     @property
@@ -113,6 +136,11 @@ class Changes:
         """Take an event of `parties.KEYED_EVENTS`: its row, if the latest of its key."""
         if event.name in PARTY_EVENTS:
             _latest(self.parties, (row := party_row(event)).party_id, row)
+        elif event.name in STATEMENT_EVENTS:
+            self.statement_lines += line_rows(event)
+            self.statement_balances += balance_rows(event)
+            for decision in decision_rows(event):
+                _latest(self.statement_decisions, decision.line_id, decision)
         elif event.name in HOLD_EVENTS:
             hold = hold_row(event)
             _latest(self.holds, (hold.run_id, hold.party_type, hold.party_id, hold.currency),
@@ -129,6 +157,12 @@ class Changes:
             _latest(self.runs, run_id, run)
         for hold_key, hold in other.holds.items():
             _latest(self.holds, hold_key, hold)
+        self.invoices.update(other.invoices)
+        self.statement_lines += other.statement_lines
+        self.statement_balances += other.statement_balances
+        for line_id, decision in other.statement_decisions.items():
+            _latest(self.statement_decisions, line_id, decision)
+        self.bank_fees.update(other.bank_fees)
 
     def balances(self) -> list[BalanceDelta]:
         return balance_deltas(self.entries)
@@ -168,9 +202,12 @@ def _latest(rows: dict[Any, Any], key: Any, row: Any) -> None:
 
 def fold(events: Iterable[Event], jobs: Mapping[str, JobView],
          items: Mapping[ItemKey, ItemView],
-         payouts: Mapping[str, PayoutView] | None = None) -> Changes:
+         payouts: Mapping[str, PayoutView] | None = None,
+         invoices: Collection[str] = (), bank_fees: Collection[str] = ()) -> Changes:
     """Project `events` in order from the stored `jobs`, `items` and `payouts`
-    (those the events name); nothing is read or written here."""
+    (those the events name) and the numbers of the stored `invoices` (the lines
+    of the stored `bank_fees`) among those the events name; nothing is read or
+    written here."""
     changes = Changes()
     views = dict(jobs)
     payout_views = dict(payouts or {})
@@ -180,6 +217,12 @@ def fold(events: Iterable[Event], jobs: Mapping[str, JobView],
     for event in events:
         if is_keyed(event):
             changes.keep(event)
+            continue
+        if is_invoice(event):
+            _take_invoice(changes, event, invoices)
+            continue
+        if is_bank_fee(event):
+            _take_bank_fee(changes, event, bank_fees)
             continue
         if is_payout(event):
             payout_id = payout_of(event)
@@ -205,3 +248,26 @@ def fold(events: Iterable[Event], jobs: Mapping[str, JobView],
         changes.audit.append(result.audit)
         changes.history += result.history
     return changes
+
+
+def _take_invoice(changes: Changes, event: Event, stored: Collection[str]) -> None:
+    """An issued invoice: its row, entries and audit row, unless it is a repeat."""
+    number = number_of(event)
+    if number in stored or number in changes.invoices:
+        changes.duplicates += 1
+        return
+    changes.invoices[number] = invoice_row(event)
+    changes.entries += entries(event)
+    changes.audit.append(audit_row(event))
+
+
+def _take_bank_fee(changes: Changes, event: Event, stored: Collection[str]) -> None:
+    """A booked bank charge: its row, decision, entries and audit row, unless a repeat."""
+    line_id = fee_line_of(event)
+    if line_id in stored or line_id in changes.bank_fees:
+        changes.duplicates += 1
+        return
+    changes.bank_fees[line_id] = bank_fee_row(event)
+    _latest(changes.statement_decisions, line_id, bank_fee_decision(event))
+    changes.entries += entries(event)
+    changes.audit.append(audit_row(event))

@@ -20,11 +20,12 @@ from typing import Any
 from settlement.projections.model.envelope import Event, amount
 from settlement.projections.model.errors import MalformedEvent
 from settlement.projections.model.fastinit import fast_init
+from settlement.projections.model.reconciliation import STATEMENT_EVENTS
 
 PARTY_EVENTS = frozenset({"party_registered", "party_updated", "transfer_returned"})
 RUN_EVENTS = frozenset({"payout_run_started", "payout_run_completed"})
 HOLD_EVENTS = frozenset({"payout_held"})
-KEYED_EVENTS = PARTY_EVENTS | RUN_EVENTS | HOLD_EVENTS
+KEYED_EVENTS = PARTY_EVENTS | RUN_EVENTS | HOLD_EVENTS | STATEMENT_EVENTS
 
 
 def is_keyed(event: Event) -> bool:

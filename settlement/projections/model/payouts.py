@@ -26,7 +26,12 @@ from settlement.projections.model.fastinit import fast_init
 
 INITIATED, SETTLED, FAILED, RETURNED = "initiated", "settled", "failed", "returned"
 EVENT_STATUS = {"payout_initiated": INITIATED, "payout_settled": SETTLED,
-                "payout_failed": FAILED, "payout_returned": RETURNED}
+                "payout_failed": FAILED, "payout_returned": RETURNED,
+                # A withholding remittance (SPEC §12) is paid and confirmed like a
+                # payout, keyed by its client (party_type "withholding", no items).
+                "withholding_remitted": INITIATED,
+                "withholding_remittance_confirmed": SETTLED,
+                "withholding_remittance_failed": FAILED}
 # A payout in these states pays its items no more (a return: the bank sent it back).
 UNPAID = frozenset({FAILED, RETURNED})
 # The state each result comes from.
@@ -69,7 +74,8 @@ def is_payout(event: Event) -> bool:
 
 def payout_of(event: Event) -> str:
     try:
-        return str(event.data["payout_id"])
+        data = event.data
+        return str(data["payout_id"] if "payout_id" in data else data["remittance_id"])
     except KeyError as exc:
         raise MalformedEvent(f"position {event.position}: a payout event without "
                              "payout_id") from exc

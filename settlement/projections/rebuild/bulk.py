@@ -18,7 +18,7 @@ does for the live projector). Instead:
   exactly by PostgreSQL at the end) and started again from zero;
 - `receivables.paid_out` is derived once at the end from `payout_items`, the
   value `Store`'s per-batch recomputation converges to (a worker payout that
-  has not failed names the item);
+  has not failed names the item), and then the summary rows (`summaries.fill`);
 - the secondary indexes are dropped before loading and made again after;
 - the history can be folded in shards (`BulkRebuild` per shard of the jobs and
   payouts, each in a process of its own): a job's and a payout's events are all
@@ -49,12 +49,15 @@ from psycopg.types.json import set_json_dumps
 from settlement.projections.model.changes import Changes, ItemKey, fold
 from settlement.projections.model.envelope import Event
 from settlement.projections.model.escrows import ItemRow, item_view
+from settlement.projections.model.invoices import INVOICE_COLUMNS
 from settlement.projections.model.payouts import PayoutView, is_payout, payout_of
 from settlement.projections.model.views import ItemView, JobView
 from settlement.projections.storage import schema as schemas
+from settlement.projections.storage import summaries
 from settlement.projections.storage.writes import (
     AUDIT_COLUMNS,
     BALANCE_COLUMNS,
+    BANK_FEE_COLUMNS,
     ENTRY_COLUMNS,
     HISTORY_COLUMNS,
     HOLD_COLUMNS,
@@ -62,12 +65,20 @@ from settlement.projections.storage.writes import (
     PARTY_COLUMNS,
     PAYOUT_COLUMNS,
     RUN_COLUMNS,
+    STATEMENT_BALANCE_COLUMNS,
+    STATEMENT_DECISION_COLUMNS,
+    STATEMENT_LINE_COLUMNS,
     VIEW_COLUMNS,
     WRITES,
     Column,
+    bank_fee_rows,
     hold_rows,
+    invoice_rows,
     party_rows,
     run_rows,
+    statement_balance_rows,
+    statement_decision_rows,
+    statement_line_rows,
 )
 
 # Jobs kept in memory before the least recently folded are written out (a task
@@ -469,13 +480,22 @@ def complete(conn: psycopg.Connection[Any], schema: str, shards: Iterable[Totals
         _copy(cur, schema, "payout_items", write.columns, write.rows(changes))
         for table, columns, rows in (("parties", PARTY_COLUMNS, party_rows(keyed)),
                                      ("payout_runs", RUN_COLUMNS, run_rows(keyed)),
-                                     ("payout_holds", HOLD_COLUMNS, hold_rows(keyed))):
+                                     ("payout_holds", HOLD_COLUMNS, hold_rows(keyed)),
+                                     ("statement_lines", STATEMENT_LINE_COLUMNS,
+                                      statement_line_rows(keyed)),
+                                     ("statement_balances", STATEMENT_BALANCE_COLUMNS,
+                                      statement_balance_rows(keyed)),
+                                     ("statement_decisions", STATEMENT_DECISION_COLUMNS,
+                                      statement_decision_rows(keyed)),
+                                     ("bank_fees", BANK_FEE_COLUMNS, bank_fee_rows(keyed)),
+                                     ("invoices", INVOICE_COLUMNS, invoice_rows(keyed))):
             _copy(cur, schema, table, columns, rows)
         cur.execute(sql.SQL(
             "UPDATE {s}.receivables AS r SET paid_out = true FROM "
             "(SELECT DISTINCT job_id, item_id FROM {s}.payout_items "
             "WHERE party_type = 'worker' AND status NOT IN ('failed', 'returned')) AS p "
             "WHERE r.job_id = p.job_id AND r.item_id = p.item_id").format(s=s))
+        summaries.fill(cur, s)  # the totals the live projector keeps batch by batch
     schemas.create(conn, schema, schemas.REBUILD)  # the indexes again
 
 

@@ -24,7 +24,8 @@ from psycopg.rows import tuple_row
 
 from settlement.projections.storage.schema import DIGESTED, Table, checked_name
 
-_INTEGER_KEYS = frozenset({"position", "line", "version", "partition"})
+# Key columns that are not text (no collation to order them by): integers, dates.
+_INTEGER_KEYS = frozenset({"position", "line", "version", "partition", "day", "block"})
 ROWS_PER_FETCH = 5_000
 
 

@@ -16,11 +16,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from settlement.projections.storage import migrations
+from settlement.projections.storage import migrations, summaries
 
 LIVE_SCHEMA = "projections"
 LIVE, REBUILD = "live", "rebuild"
-SCHEMA_VERSION = "2"  # see `migrations` for what each version changed
+SCHEMA_VERSION = "3"  # see `migrations` for what each version changed
 _SCHEMA_LOCK_KEY = 0x5E7751  # serialises schema creation between processes
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -38,7 +38,7 @@ class Table:
     digested: bool = True
 
 
-TABLES = (
+TABLES: tuple[Table, ...] = (
     Table("meta", "key text NOT NULL, value text NOT NULL", ("key",), digested=False),
     Table("positions", "projector text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
           "next_offset bigint NOT NULL, last_position bigint NOT NULL",
@@ -68,9 +68,10 @@ TABLES = (
           "net numeric NOT NULL, currency text NOT NULL, protected boolean NOT NULL, "
           "delivered_at timestamptz, due_by timestamptz, "
           "paid_out boolean NOT NULL DEFAULT false",
-          # The last: open claims by deadline, for the API's payout-deadline gauges
-          # (a partial index, so it holds unpaid claims only, not all history).
-          ("job_id", "item_id"), ("worker_id", "client_id",
+          # A worker's or client's rows in page order (since version 3); the last:
+          # open claims by deadline, for the API's payout-deadline gauges and overdue
+          # totals (a partial index, so it holds unpaid claims only, not all history).
+          ("job_id", "item_id"), ("worker_id, job_id, item_id", "client_id, job_id, item_id",
                                   "due_by WHERE NOT paid_out AND amount > 0")),
     Table("receivables_history", "job_id text NOT NULL, item_id text NOT NULL, "
           "version bigint NOT NULL, position bigint NOT NULL, time timestamptz NOT NULL, "
@@ -80,7 +81,9 @@ TABLES = (
           ("job_id", "item_id", "version")),
     Table("audit_log", "position bigint NOT NULL, job_id text, version bigint NOT NULL, "
           "type text NOT NULL, time timestamptz NOT NULL, causation_id text NOT NULL, "
-          "data jsonb NOT NULL, hash text, prev_hash text", ("position",), ("job_id, position",)),
+          "data jsonb NOT NULL, hash text, prev_hash text", ("position",),
+          # The second: a payout's events by its id (payment statements, SPEC §12).
+          ("job_id, position", "(data->>'payout_id'), position WHERE job_id IS NULL")),
     # SPEC §7 `GET /v1/payouts`; `position`: of the payout's last event applied.
     Table("payouts", "payout_id text NOT NULL, party_type text NOT NULL, "
           "party_id text NOT NULL, currency text NOT NULL, amount numeric NOT NULL, "
@@ -110,7 +113,38 @@ TABLES = (
           "party_id text NOT NULL, currency text NOT NULL, amount numeric NOT NULL, "
           "reason text NOT NULL, due_by timestamptz, time timestamptz NOT NULL, "
           "position bigint NOT NULL", ("run_id", "party_type", "party_id", "currency")),
+    # SPEC §13 `GET /v1/reconciliation`: every bank statement line, and each day's
+    # balance as the bank stated it, stored once each.
+    Table("statement_lines", "line_id text NOT NULL, statement_id text NOT NULL, "
+          "account text NOT NULL, booked date NOT NULL, direction text NOT NULL, "
+          "amount numeric NOT NULL CHECK (amount > 0), currency text NOT NULL, "
+          "counterparty text NOT NULL, reference text NOT NULL, kind text NOT NULL, "
+          "time timestamptz NOT NULL, position bigint NOT NULL", ("line_id",),
+          ("booked, direction",)),
+    Table("statement_balances", "balance_id text NOT NULL, account text NOT NULL, "
+          "day date NOT NULL, opening numeric NOT NULL, closing numeric NOT NULL, "
+          "currency text NOT NULL, statement_id text NOT NULL, time timestamptz NOT NULL, "
+          "position bigint NOT NULL", ("balance_id",), ("day",)),
+    # Bank charges finance confirmed, booked to expenses:bank_fees (one per line).
+    Table("bank_fees", "line_id text NOT NULL, decision_id text NOT NULL, "
+          "amount numeric NOT NULL CHECK (amount > 0), currency text NOT NULL, "
+          "reason text NOT NULL, time timestamptz NOT NULL, position bigint NOT NULL",
+          ("line_id",)),
+    # Finance's latest decision per statement line (match or unmatch by hand).
+    Table("statement_decisions", "line_id text NOT NULL, decision_id text NOT NULL, "
+          "action text NOT NULL, targets jsonb NOT NULL, reason text NOT NULL, "
+          "time timestamptz NOT NULL, position bigint NOT NULL", ("line_id",)),
+    # SPEC §12 `GET /v1/invoices`: each issued invoice (never changed), its event's data.
+    Table("invoices", "number text NOT NULL, party_id text NOT NULL, period text NOT NULL, "
+          "issued_on date NOT NULL, corrects text, total numeric NOT NULL, "
+          "tax numeric NOT NULL, currency text NOT NULL, document jsonb NOT NULL, "
+          "document_sha256 text NOT NULL, time timestamptz NOT NULL, "
+          "position bigint NOT NULL", ("number",), ("party_id, period", "period, number")),
 )
+# The totals beside the API's pages, kept with the rows (`summaries`; since version 3).
+TABLES += tuple(Table(name, columns, key) for name, columns, key in (
+    summaries.BALANCE_TOTALS, summaries.BALANCE_DAYS, summaries.BALANCE_TOTAL_DAYS,
+    summaries.BALANCE_BLOCKS, summaries.RECEIVABLE_TOTALS))
 DIGESTED = tuple(table for table in TABLES if table.digested)
 
 

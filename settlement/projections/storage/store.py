@@ -24,9 +24,11 @@ from settlement.projections.model.changes import Changes, ItemKey, fold
 from settlement.projections.model.envelope import Event
 from settlement.projections.model.errors import PositionConflict
 from settlement.projections.model.escrows import ItemRow, item_view
+from settlement.projections.model.invoices import invoice_numbers, is_invoice
 from settlement.projections.model.jobs import item_ids, job_of
 from settlement.projections.model.parties import is_keyed
 from settlement.projections.model.payouts import PayoutView, is_payout, payout_of, view_of_row
+from settlement.projections.model.reconciliation import fee_lines, is_bank_fee
 from settlement.projections.model.views import ItemView, JobView
 from settlement.projections.storage.schema import checked_name
 from settlement.projections.storage.writes import ITEM_COLUMNS, PAYOUT_COLUMNS, WRITES, Append
@@ -81,7 +83,8 @@ class Store:
 
     def load(self, events: Sequence[Event]) -> tuple[dict[str, JobView], dict[ItemKey, ItemView]]:
         """The stored views of the events' jobs and the stored items they name."""
-        events = [e for e in events if not is_payout(e) and not is_keyed(e)]
+        events = [e for e in events if not is_payout(e) and not is_keyed(e)
+                  and not is_invoice(e) and not is_bank_fee(e)]
         job_ids = sorted({job_of(e) for e in events})
         keys = sorted({(job_of(e), item_id) for e in events for item_id in item_ids(e)})
         jobs, items, _ = self.read(job_ids, keys, [])
@@ -90,6 +93,24 @@ class Store:
     def load_payouts(self, events: Sequence[Event]) -> dict[str, PayoutView]:
         """The stored payouts the batch's payout events name."""
         return self.read([], [], sorted({payout_of(e) for e in events if is_payout(e)}))[2]
+
+    def stored_bank_fees(self, line_ids: Sequence[str]) -> set[str]:
+        """Which of the lines have a booked bank charge stored (its event read again)."""
+        if not line_ids:
+            return set()
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(sql.SQL("SELECT line_id FROM {}.bank_fees WHERE line_id = ANY(%s)")
+                        .format(sql.Identifier(self.schema)), (list(line_ids),))
+            return {str(row[0]) for row in cur}
+
+    def stored_invoices(self, numbers: Sequence[str]) -> set[str]:
+        """Which of the invoice `numbers` are stored (an invoice's event read again)."""
+        if not numbers:
+            return set()
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(sql.SQL("SELECT number FROM {}.invoices WHERE number = ANY(%s)").format(
+                sql.Identifier(self.schema)), (list(numbers),))
+            return {str(row[0]) for row in cur}
 
     def read(self, job_ids: Sequence[str], keys: Sequence[ItemKey], payout_ids: Sequence[str],
              ) -> tuple[dict[str, JobView], dict[ItemKey, ItemView], dict[str, PayoutView]]:
@@ -141,7 +162,9 @@ class Store:
         in one transaction (see `commit`)."""
         with self._transaction(projector, list(advances)):
             jobs, items = self.load(events)
-            changes = fold(events, jobs, items, self.load_payouts(events))
+            changes = fold(events, jobs, items, self.load_payouts(events),
+                           self.stored_invoices(invoice_numbers(events)),
+                           self.stored_bank_fees(fee_lines(events)))
             self.write(changes)
         return changes
 

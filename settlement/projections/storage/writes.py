@@ -12,6 +12,8 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date
+from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
@@ -20,6 +22,9 @@ from psycopg import Cursor, sql
 from psycopg.types.json import set_json_dumps
 
 from settlement.projections.model.changes import Changes
+from settlement.projections.model.invoices import INVOICE_COLUMNS
+from settlement.projections.model.reconciliation import StatementLineRow
+from settlement.projections.storage import summaries
 
 Column = tuple[str, str]  # (name, PostgreSQL type)
 Rows = Callable[[Changes], list[tuple[Any, ...]]]
@@ -47,6 +52,10 @@ HISTORY_COLUMNS = [*RECEIVABLE_COLUMNS[:2], ("version", "bigint"), ("position", 
 VIEW_COLUMNS = [("job_id", "text"), ("version", "bigint"), ("view", "jsonb")]
 BALANCE_COLUMNS = [("account", "text"), ("currency", "text"), ("debits", "numeric"),
                    ("credits", "numeric")]
+DAY_COLUMNS = [("account", "text"), ("currency", "text"), ("day", "date"),
+               ("debits", "numeric"), ("credits", "numeric")]
+BLOCK_COLUMNS = [("account", "text"), ("currency", "text"), ("block", "bigint"),
+                 ("debits", "numeric"), ("credits", "numeric")]
 PAYOUT_COLUMNS = [("payout_id", "text"), ("party_type", "text"), ("party_id", "text"),
                   ("currency", "text"), ("amount", "numeric"), ("status", "text"),
                   ("items", "jsonb"), ("position", "bigint")]
@@ -65,6 +74,21 @@ RUN_COLUMNS = [("run_id", "text"), ("closing", "date"), ("payment_day", "date"),
 HOLD_COLUMNS = [("run_id", "text"), ("party_type", "text"), ("party_id", "text"),
                 ("currency", "text"), ("amount", "numeric"), ("reason", "text"),
                 ("due_by", "timestamptz"), ("time", "timestamptz"), ("position", "bigint")]
+STATEMENT_LINE_COLUMNS = [("line_id", "text"), ("statement_id", "text"), ("account", "text"),
+                          ("booked", "date"), ("direction", "text"), ("amount", "numeric"),
+                          ("currency", "text"), ("counterparty", "text"), ("reference", "text"),
+                          ("kind", "text"), ("time", "timestamptz"), ("position", "bigint")]
+STATEMENT_BALANCE_COLUMNS = [("balance_id", "text"), ("account", "text"), ("day", "date"),
+                             ("opening", "numeric"),
+                             ("closing", "numeric"), ("currency", "text"),
+                             ("statement_id", "text"), ("time", "timestamptz"),
+                             ("position", "bigint")]
+BANK_FEE_COLUMNS = [("line_id", "text"), ("decision_id", "text"), ("amount", "numeric"),
+                    ("currency", "text"), ("reason", "text"), ("time", "timestamptz"),
+                    ("position", "bigint")]
+STATEMENT_DECISION_COLUMNS = [("line_id", "text"), ("decision_id", "text"), ("action", "text"),
+                              ("targets", "jsonb"), ("reason", "text"),
+                              ("time", "timestamptz"), ("position", "bigint")]
 
 
 def _names(columns: Sequence[Column]) -> sql.Composable:
@@ -175,6 +199,34 @@ def _balances(changes: Changes) -> list[tuple[Any, ...]]:
     return list(map(_attrs(BALANCE_COLUMNS), changes.balances()))
 
 
+def _days(changes: Changes) -> list[tuple[Any, ...]]:
+    """The batch's entries summed per account, currency and UTC day (`summaries`)."""
+    sums: dict[tuple[str, str, date], list[Decimal]] = {}
+    for e in changes.entries:
+        key = (e.account, e.currency, e.time.astimezone(UTC).date())
+        pair = sums.get(key)
+        if pair is None:
+            pair = sums[key] = [_ZERO, _ZERO]
+        pair[e.side != "debit"] += e.amount
+    return [(*key, debits, credits) for key, (debits, credits) in sorted(sums.items())]
+
+
+def _blocks(changes: Changes) -> list[tuple[Any, ...]]:
+    """The batch's entries summed per account, currency and block of positions."""
+    sums: dict[tuple[str, str, int], list[Decimal]] = {}
+    bits = summaries.BLOCK_BITS
+    for e in changes.entries:
+        key = (e.account, e.currency, e.position >> bits)
+        pair = sums.get(key)
+        if pair is None:
+            pair = sums[key] = [_ZERO, _ZERO]
+        pair[e.side != "debit"] += e.amount
+    return [(*key, debits, credits) for key, (debits, credits) in sorted(sums.items())]
+
+
+_ZERO = Decimal(0)
+
+
 def _audit(changes: Changes) -> list[tuple[Any, ...]]:
     return list(map(_attrs(AUDIT_COLUMNS), changes.audit))
 
@@ -231,6 +283,30 @@ def hold_rows(changes: Changes) -> list[tuple[Any, ...]]:
     return [_attrs(HOLD_COLUMNS)(changes.holds[k]) for k in sorted(changes.holds)]
 
 
+def statement_line_rows(changes: Changes) -> list[tuple[Any, ...]]:
+    return list(changes.statement_lines)  # tuples in column order (asserted below)
+
+
+assert list(StatementLineRow._fields) == [name for name, _ in STATEMENT_LINE_COLUMNS]
+
+
+def statement_balance_rows(changes: Changes) -> list[tuple[Any, ...]]:
+    return list(map(_attrs(STATEMENT_BALANCE_COLUMNS), changes.statement_balances))
+
+
+def invoice_rows(changes: Changes) -> list[tuple[Any, ...]]:
+    return [_attrs(INVOICE_COLUMNS)(changes.invoices[k]) for k in sorted(changes.invoices)]
+
+
+def statement_decision_rows(changes: Changes) -> list[tuple[Any, ...]]:
+    rows = changes.statement_decisions
+    return [_attrs(STATEMENT_DECISION_COLUMNS)(rows[k]) for k in sorted(rows)]
+
+
+def bank_fee_rows(changes: Changes) -> list[tuple[Any, ...]]:
+    return [_attrs(BANK_FEE_COLUMNS)(changes.bank_fees[k]) for k in sorted(changes.bank_fees)]
+
+
 def _keyed_audit(changes: Changes) -> list[tuple[Any, ...]]:
     return _json_texts(AUDIT_COLUMNS, list(map(_attrs(AUDIT_COLUMNS), changes.keyed_audit)))
 
@@ -257,6 +333,39 @@ class InsertNew(Upsert):
         return "DO NOTHING"
 
 
+def paid_out(schema: str) -> sql.Composed:
+    """Whether receivable r is paid out: a worker payout not failed nor returned names it."""
+    return sql.SQL(
+        "EXISTS (SELECT 1 FROM {}.payout_items AS p WHERE p.job_id = r.job_id "
+        "AND p.item_id = r.item_id AND p.party_type = 'worker' "
+        "AND p.status NOT IN ('failed', 'returned'))").format(sql.Identifier(schema))
+
+
+@dataclass(frozen=True)
+class Derived(Staged):
+    """A statement over the batch's staging tables, with no rows of its own (the
+    summaries' upkeep, `summaries`); `stage` makes the table it writes, if any."""
+
+    table: str  # what it keeps (no rows of its own)
+    make: Callable[[str], sql.Composed]
+    staging: sql.Composed | None = None
+    rows: Rows = lambda changes: _ALWAYS  # noqa: E731
+    _staged_types = ()
+
+    def stage(self) -> sql.Composed:
+        return sql.Composed([sql.SQL("SELECT 1")]) if self.staging is None else self.staging
+
+    def load(self, cur: Cursor[Any], statement: tuple[sql.Composed, sql.Composed],
+             rows: list[tuple[Any, ...]]) -> None:
+        """Nothing to copy: the statement reads the other writes' staging tables."""
+
+    def statement(self, schema: str) -> tuple[sql.Composed, sql.Composed]:
+        return sql.Composed([]), self.make(schema)
+
+
+_ALWAYS: list[tuple[Any, ...]] = [()]  # a Derived statement runs with every batch
+
+
 @dataclass(frozen=True)
 class PaidOut(Staged):
     """Recompute `receivables.paid_out` of the batch's payable or paid-out items from
@@ -273,10 +382,7 @@ class PaidOut(Staged):
                        "ON COMMIT DELETE ROWS").format(self._stage)
 
     def statement(self, schema: str) -> tuple[sql.Composed, sql.Composed]:
-        paid = sql.SQL(
-            "EXISTS (SELECT 1 FROM {}.payout_items AS p WHERE p.job_id = r.job_id "
-            "AND p.item_id = r.item_id AND p.party_type = 'worker' "
-            "AND p.status NOT IN ('failed', 'returned'))").format(sql.Identifier(schema))
+        paid = paid_out(schema)
         copy = sql.SQL("COPY {} (job_id, item_id) FROM STDIN (FORMAT BINARY)").format(
             self._stage)
         update = sql.SQL(
@@ -289,14 +395,24 @@ class PaidOut(Staged):
 
 # In this order: entries first, then balance rows (locked in key order, so two
 # writers never deadlock), then the rest.
-WRITES: tuple[Append | Upsert | PaidOut, ...] = (
+# Summary rows (`summaries`) after the rows they sum, in one order of tables and of
+# keys in each, so writers lock them in one order too.
+WRITES: tuple[Append | Upsert | PaidOut | Derived, ...] = (
     Append("ledger_entries", ENTRY_COLUMNS, _entries),
     Upsert("balances", BALANCE_COLUMNS, ("account", "currency"), _balances,
+           "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
+    Derived("balance_totals", summaries.balance_totals_update),
+    Upsert("balance_days", DAY_COLUMNS, ("account", "currency", "day"), _days,
+           "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
+    Derived("balance_total_days", summaries.balance_total_days_update),
+    Upsert("balance_blocks", BLOCK_COLUMNS, ("account", "currency", "block"), _blocks,
            "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
     Append("audit_log", AUDIT_COLUMNS, _audit),
     Upsert("job_views", VIEW_COLUMNS, ("job_id",), _views),
     Upsert("escrows", ESCROW_COLUMNS, ("job_id",), _escrows),
     Upsert("escrow_items", ITEM_COLUMNS, ("job_id", "item_id"), _items),
+    # The receivables' totals move by what the upsert and `PaidOut` change (applied last).
+    Derived("receivable_deltas", summaries.receivable_deltas, summaries.deltas_stage()),
     # Every column but `paid_out`, which belongs to payouts.
     Upsert("receivables", RECEIVABLE_COLUMNS, ("job_id", "item_id"), _receivables),
     Append("receivables_history", HISTORY_COLUMNS, _history),
@@ -314,5 +430,22 @@ WRITES: tuple[Append | Upsert | PaidOut, ...] = (
            lambda c: _json_texts(RUN_COLUMNS, run_rows(c)), _replace(RUN_COLUMNS, ("run_id",))),
     Upsert("payout_holds", HOLD_COLUMNS, ("run_id", "party_type", "party_id", "currency"),
            hold_rows, _replace(HOLD_COLUMNS, ("run_id", "party_type", "party_id", "currency"))),
-    PaidOut(),  # last: after receivables and payout_items
+    # Statement lines and day balances (SPEC §13): each in one event only.
+    InsertNew("statement_lines", STATEMENT_LINE_COLUMNS, ("line_id",), statement_line_rows),
+    InsertNew("statement_balances", STATEMENT_BALANCE_COLUMNS, ("balance_id",),
+              statement_balance_rows),
+    # Booked bank charges: a repeat is left out by `fold` already.
+    InsertNew("bank_fees", BANK_FEE_COLUMNS, ("line_id",), bank_fee_rows),
+    Upsert("statement_decisions", STATEMENT_DECISION_COLUMNS, ("line_id",),
+           lambda c: _json_texts(STATEMENT_DECISION_COLUMNS, statement_decision_rows(c)),
+           _replace(STATEMENT_DECISION_COLUMNS, ("line_id",))),
+    # Issued invoices (SPEC §12): a repeat is left out by `fold` already.
+    InsertNew("invoices", INVOICE_COLUMNS, ("number",),
+              lambda c: _json_texts(INVOICE_COLUMNS, invoice_rows(c))),
+    Derived("paid_out_deltas", lambda schema: summaries.paid_out_deltas(
+        schema, paid_out(schema))),
+    PaidOut(),  # after receivables and payout_items
+    Derived("receivable_totals", lambda schema: summaries.receivable_totals_update(schema)[0]),
+    Derived("receivable_totals_empty",
+            lambda schema: summaries.receivable_totals_update(schema)[1]),
 )
