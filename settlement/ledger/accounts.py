@@ -27,6 +27,12 @@ def withholding_tax(client_id: str) -> str:
     return f"liabilities:withholding_tax:{client_id}"
 
 
+# Accounts whose balance is on the debit side (SPEC §6): assets, and expenses such
+# as the bank's charges (`expenses:bank_fees`, SPEC §13).
+DEBIT_SIDE = ("assets:", "expenses:")
+
+
 def natural_sign(account: str) -> int:
-    """+1 where the balance is debits − credits (assets), −1 where credits − debits."""
-    return 1 if account.startswith("assets:") else -1
+    """+1 where the balance is debits − credits (assets, expenses), −1 where credits −
+    debits (liabilities, revenue)."""
+    return 1 if account.startswith(DEBIT_SIDE) else -1

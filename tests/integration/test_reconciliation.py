@@ -35,7 +35,7 @@ from settlement.infra.postgres import create_database, drop_database, pg_env
 from settlement.payouts.run import payout_run
 from settlement.projections.model.envelope import parse
 from settlement.projections.rebuild.serial import cloud_events
-from settlement.projections.storage import schema
+from settlement.projections.storage import schema, summaries
 from settlement.projections.storage.store import Store
 from settlement.reconcile.importing import import_statement
 from settlement.service.scenario import marketplace_day, marketplace_parties
@@ -267,6 +267,14 @@ def test_a_confirmed_bank_charge_is_booked_once(world: World) -> None:
             "SELECT account, debits - credits FROM projections.balances WHERE account IN "
             "('expenses:bank_fees', 'assets:safeguarded_cash')").fetchall())
     assert balances == {"expenses:bank_fees": 660, "assets:safeguarded_cash": 59_638}
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        # The projector's summary rows took the booked fee like any entry.
+        assert summaries.unmatched(conn, schema.LIVE_SCHEMA) == []
+    with _client(world, datetime(2026, 12, 10, tzinfo=JST)) as client:
+        fees = client.get("/v1/balances", params={"account": "expenses:bank_fees"},
+                          headers=FINANCE).json()
+    # An expense is a debit-side account: the charge shows as +660.
+    assert [a["balance"] for a in fees["accounts"]] == ["660"] and fees["total"] == "660"
     with _client(world, datetime(2026, 12, 10, tzinfo=JST)) as client:
         day = client.get("/v1/reconciliation", params={"date": world.payday.isoformat()},
                          headers=AUDITOR).json()

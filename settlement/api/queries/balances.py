@@ -15,9 +15,11 @@ from settlement.api.queries import schema_id
 from settlement.ledger.balances import AccountBalance, TrialBalance
 from settlement.projections.storage.summaries import summary_prefix
 
-# A balance on its natural side: assets debits − credits, the others credits − debits.
+# A balance on its natural side (`ledger.accounts.natural_sign`): assets and expenses
+# debits − credits, the others credits − debits.
 NATURAL_BALANCE = sql.SQL(
-    "CASE WHEN starts_with(account, 'assets:') THEN debits - credits ELSE credits - debits END")
+    "CASE WHEN starts_with(account, 'assets:') OR starts_with(account, 'expenses:') "
+    "THEN debits - credits ELSE credits - debits END")
 _FILTERS = sql.SQL(
     "(%(currency)s::text IS NULL OR currency = %(currency)s) "
     "AND (%(prefix)s::text IS NULL OR starts_with(account, %(prefix)s)) "

@@ -18,7 +18,8 @@ from settlement.projections.storage import summaries
 
 # An entry's amount signed by the account's natural side (assets: debit positive).
 _SIGNED = sql.SQL(
-    "CASE WHEN starts_with(account, 'assets:') = (side = 'debit') THEN amount ELSE -amount END")
+    "CASE WHEN (starts_with(account, 'assets:') OR starts_with(account, 'expenses:')) "
+    "= (side = 'debit') THEN amount ELSE -amount END")
 _WINDOW = sql.SQL("(%(start)s::timestamptz IS NULL OR time >= %(start)s) "
                   "AND (%(end)s::timestamptz IS NULL OR time <= %(end)s)")
 

@@ -74,8 +74,10 @@ RECEIVABLE_TOTALS = ("receivable_totals", "currency text NOT NULL, scope text NO
                      "payable numeric NOT NULL, payable_n bigint NOT NULL",
                      ("currency", "scope", "party_id"))
 
-# A balance on its natural side: assets debits − credits, the others credits − debits.
-NATURAL = "CASE WHEN starts_with({a}, 'assets:') THEN {d} - {c} ELSE {c} - {d} END"
+# A balance on its natural side (`ledger.accounts.natural_sign`): assets and expenses
+# debits − credits, the others credits − debits.
+NATURAL = ("CASE WHEN starts_with({a}, 'assets:') OR starts_with({a}, 'expenses:') "
+           "THEN {d} - {c} ELSE {c} - {d} END")
 _PAYABLE = "ARRAY[{}]::text[]".format(", ".join(f"'{s}'" for s in sorted(PAYABLE_STATES)))
 
 # The prefixes of `b.account` kept: '' and each one ending at a ':'.
