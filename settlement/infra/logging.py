@@ -23,9 +23,25 @@ def configure_logging(level: int = logging.INFO) -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
+
+
+class _StderrLogger:
+    """Writes each line to the `sys.stderr` of the moment, not the one there when
+    logging was configured (structlog's PrintLogger keeps that file: a command run
+    in-process under a test's captured stderr left every later log line writing to
+    a closed file)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(*args: object) -> _StderrLogger:
+    return _StderrLogger()
 
 
 def get_logger(**bound: object) -> structlog.typing.FilteringBoundLogger:
