@@ -14,9 +14,11 @@ YYYY-MM` and the timer loop on the first day of each month.
 - Numbers: the invoices are events of their month of issue's numbering stream
   (`events`), stored a batch of parties per transaction on top of the version
   the scan saw. A concurrent issuer storing first makes the transaction fail;
-  the run reads on and numbers the batch again. Two runs of the same month
-  also take a PostgreSQL advisory lock, so the second finds the first's
-  invoices instead of racing it.
+  the run reads on and numbers the batch again. Issuers also take PostgreSQL
+  advisory locks, of the month invoiced (a second run of it finds the first's
+  invoices instead of racing it) and of the month of issue (issuers of two
+  months take turns on the numbering stream instead of taking each other's
+  numbers until one gives up, as a loaded CI machine showed).
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ from settlement.payouts.run import no_cyclic_gc
 
 BATCH_PARTIES = 1_000  # invoices stored per transaction
 SAVE_ATTEMPTS_MAX = 10  # per batch; each failed attempt means another issuer stored first
-_LOCK_NAMESPACE = 0x1E5A  # advisory lock keys: namespace << 32 | YYYYMM
+_LOCK_NAMESPACE = 0x1E5A  # advisory lock keys: namespace << 32 | YYYYMM (month invoiced)
+_SERIES_LOCK_NAMESPACE = 0x1E5B  # … | YYYYMM (month of issue: its numbering stream)
 
 
 @dataclass
@@ -95,7 +98,8 @@ def issue_month(app: Application[UUID], period: Month, now: datetime, issuer: Is
     if not 1 <= batch_parties <= BATCH_PARTIES * 10:
         raise ValueError(f"batch_parties must be 1 to {BATCH_PARTIES * 10}")
     report = IssueReport(str(period), str(Month.of(now)))
-    with _period_lock(app, period), no_cyclic_gc():
+    with _period_lock(app, period), _period_lock(app, Month.of(now), _SERIES_LOCK_NAMESPACE), \
+            no_cyclic_gc():
         scan = ChargeScan(period)
         scan.advance(app, turned)
         report.existing = [issued.number for _, issued in scan.invoices()]
@@ -111,7 +115,7 @@ def correct(app: Application[UUID], number: str, now: datetime, issuer: Issuer) 
     not. `unknown_invoice`, `invoice_superseded` (a later correction exists),
     `invoice_unchanged` (the charges are those it shows)."""
     period = _period_of(app, number)
-    with _period_lock(app, period):
+    with _period_lock(app, period), _period_lock(app, Month.of(now), _SERIES_LOCK_NAMESPACE):
         scan = ChargeScan(period)
         scan.advance(app)
         party = next((p for p, i in scan.invoices() if i.number == number), None)
@@ -318,13 +322,16 @@ def _event(scan: ChargeScan, invoice: Draft, issued_in: Month, sequence: int, no
 
 
 @contextmanager
-def _period_lock(app: Application[UUID], period: Month) -> Iterator[None]:
-    """One issuer of a month at a time (PostgreSQL; nothing to lock in memory)."""
+def _period_lock(app: Application[UUID], period: Month,
+                 namespace: int = _LOCK_NAMESPACE) -> Iterator[None]:
+    """One issuer of a month at a time (PostgreSQL; nothing to lock in memory): the
+    month invoiced, or with `_SERIES_LOCK_NAMESPACE` the month of issue. Always
+    taken in that order."""
     datastore = getattr(app.recorder, "datastore", None)
     if datastore is None:
         yield
         return
-    key = _LOCK_NAMESPACE << 32 | int(period.compact)
+    key = namespace << 32 | int(period.compact)
     with datastore.get_connection() as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
