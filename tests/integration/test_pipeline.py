@@ -41,6 +41,7 @@ START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 KILLED = 137
 TIMEOUT_S = 120
 IDLE_S = 2.5  # a relay or projector stops after this long without news
+WAIT_S = 60.0  # … for one stopped by the test once it has what it waits for
 
 
 def relay_process(settings: Settings, *args: str, failpoints: str = "",
@@ -126,7 +127,9 @@ def test_relay_and_projector_together_equal_a_rebuild_and_twice_delivered_change
     topics: Topics,
 ) -> None:
     group = f"{settings.topic_prefix}projections"
-    projector = project_process(settings, group=group, batch_records=20, idle_exit_s=IDLE_S)
+    # Stopped once they have everything (`finish(…, until=…)`): an idle exit could
+    # come before the relay, started after, publishes anything on a loaded machine.
+    projector = project_process(settings, group=group, batch_records=20, idle_exit_s=WAIT_S)
     relay = relay_process(settings, "--batch-events", "25", idle_exit_s=IDLE_S)
     write_days(app, range(2))  # while both run: the relay is woken by each commit
     events = stored_cloud_events(app)
@@ -140,7 +143,7 @@ def test_relay_and_projector_together_equal_a_rebuild_and_twice_delivered_change
     assert_ledger_sound(conn)
     # Every settlement event delivered a second time (the relay reset to the start).
     assert finish(relay_process(settings, "reset", "--from", "1"))["previous_position"] == head
-    again = project_process(settings, group=group, batch_records=20, idle_exit_s=IDLE_S)
+    again = project_process(settings, group=group, batch_records=20, idle_exit_s=WAIT_S)
     republished = finish(relay_process(settings, "--batch-events", "25", idle_exit_s=IDLE_S),
                          until=lambda: relay_position(conn) == head)
     assert republished["published"] == len(events)
