@@ -73,6 +73,8 @@ class Relay:
         # this run created it (the broker had lost it), or starts from position 0.
         self._created_topic = False
         self._cleared = False  # that was done once in this run
+        # Records this run published into the topic as it is: never deleted with it.
+        self._published_into_topic = 0
         self._progress_at = progress_every
         self.liveness = liveness or Liveness.off()
         self._stop = asyncio.Event()  # the run's
@@ -113,6 +115,7 @@ class Relay:
         created = await ensure_topics(self.bootstrap, [self.topic], partitions=self.partitions)
         self._created_topic = self._created_topic or bool(created)  # by this run
         if created:
+            self._published_into_topic = 0
             self.log.info("relay.topic_created", partitions=self.partitions)
         await asyncio.to_thread(self.positions.create_table)
 
@@ -167,8 +170,8 @@ class Relay:
             sent, acks = await unless_stopped(
                 asyncio.wait_for(self._send(producer, records), SEND_TIMEOUT_S), self._stop)
         except UnknownError:
-            if not self._created_topic:
-                raise
+            if not self._created_topic or self._published_into_topic:
+                raise  # deleting the topic now would delete events it holds for good
             await self._clear_lost_topic(log)
             return False  # nothing stored: follow again from the stored position
         except TimeoutError as exc:
@@ -176,6 +179,7 @@ class Relay:
         if not sent or acks is None:
             return True  # stopped: the batch is published again by the next run
         self._check_offsets(acks, log)
+        self._published_into_topic += len(acks)
         failpoints.hit("relay.after_publish")
         stats.published += len(acks)
         end = batch[-1].id
@@ -209,7 +213,7 @@ class Relay:
         between (a relay running across the restart): deleting the topic and
         creating it once more clears that. Done once, by the run that created it.
         Also clears a lost log that holds nothing but a stale batch (`_check_offsets`)."""
-        self._created_topic, self._cleared = False, True
+        self._created_topic, self._cleared, self._published_into_topic = False, True, 0
         log.warning("relay.topic_recreated", reason=reason)
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
         await admin.start()
