@@ -86,8 +86,8 @@ def cell(value: Any) -> str:
 
 def amount(value: Decimal | int) -> str:
     """An exact decimal string: plain notation, no negative zero."""
-    d = Decimal(value)
-    return format(d if d != 0 else abs(d), "f")
+    d = value if type(value) is Decimal else Decimal(value)
+    return format(d, "f") if d else format(abs(d), "f")
 
 
 def iso(value: datetime | None) -> str | None:

@@ -51,7 +51,7 @@ def current_session(request: Request, config: Config) -> Session | None:
     return session
 
 
-def signed_in(request: Request, config: Config) -> Session:
+async def signed_in(request: Request, config: Config) -> Session:
     session = current_session(request, config)
     if session is None:
         raise SignInRequired()
@@ -59,7 +59,7 @@ def signed_in(request: Request, config: Config) -> Session:
     return session
 
 
-def auditor_only(session: Annotated[Session, Depends(signed_in)]) -> Session:
+async def auditor_only(session: Annotated[Session, Depends(signed_in)]) -> Session:
     if session.role != AUDITOR:
         raise Refused("role")
     return session

@@ -37,7 +37,7 @@ REASON_CHARS_MAX = 2000
 TARGETS_MAX = 100
 
 
-def finance(role_: Annotated[str, Depends(role)]) -> str:
+async def finance(role_: Annotated[str, Depends(role)]) -> str:
     if role_ != "finance":
         raise ApiError(403, "forbidden", "only the finance role decides on statement lines")
     return role_
@@ -46,7 +46,7 @@ def finance(role_: Annotated[str, Depends(role)]) -> str:
 Finance = Annotated[str, Depends(finance)]
 
 
-def _reader(role_: Annotated[str, Depends(role)]) -> str:
+async def _reader(role_: Annotated[str, Depends(role)]) -> str:
     return role_  # finance and auditors read everything
 
 
@@ -252,12 +252,11 @@ def _check_targets(found: Reconciled, line_id: str, targets: list[str]) -> None:
     if not targets:
         raise ApiError(400, "reconciliation_targets_missing", "a match names its targets",
                        "targets")
-    known = {e.key for e in found.expected}
     for target in targets:
-        if target not in known:
+        if not found.result.known(target):
             raise ApiError(400, "reconciliation_target_unknown", f"no ledger movement "
                            f"{target}", "targets")
-        holder = found.result.covered.get(target)
+        holder = found.result.holder(target)
         if holder is not None and holder != line_id:
             raise ApiError(409, "reconciliation_target_matched", f"{target} is matched to "
                            f"line {holder}: unmatch that line first", "targets")
@@ -314,7 +313,7 @@ def confirm_bank_fee(request: Request, _: Finance, db: Db, schema: Schema, confi
     if direction != "debit":
         raise ApiError(400, "bank_fee_not_debit", "only money the bank took is a charge",
                        "line_id")
-    matched = found.result.matches.get(line_id)
+    matched = found.result.match_of(line_id)
     if matched is not None and matched.rule != "bank_fee":
         raise ApiError(409, "statement_line_matched", f"line {line_id} is matched "
                        f"({matched.rule}): unmatch it first", "line_id")
