@@ -22,9 +22,6 @@ import functools
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import holidays
-from holidays.constants import PUBLIC
-
 from settlement.core.errors import InvalidInput
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -53,6 +50,13 @@ class OutsideCalendar(InvalidInput):
 
 @functools.cache
 def _public_holidays(year: int) -> frozenset[date]:
+    # Imported on first use: `holidays` costs ~8 MB of memory in every process that
+    # imports it (and ~16 MB once a country is loaded), and most processes that import
+    # this module through the projections or the API never judge a date (a replay's
+    # shard processes, for one).
+    import holidays
+    from holidays.constants import PUBLIC
+
     # Options are explicit: only the public category (the year end is ours),
     # observed days included (振替休日), no lazy expansion into other years.
     japan = holidays.Japan(
