@@ -214,10 +214,10 @@ def main() -> None:
             finally:
                 app.close()
             assert found is not None and report.stored == n, report
-            matched = len(found.result.matches)
+            matched = found.result.matched_count()
             print(f"import {imported:.1f}s, projection {projected - imported:.1f}s, matching "
                   f"{elapsed - projected:.1f}s: {matched} of {n} lines matched, "
-                  f"{len(found.result.open)} open", flush=True)
+                  f"{len(found.opened)} open", flush=True)
             raw = baseline(create_database(server, f"bench_rr_{uuid.uuid4().hex[:8]}"), n,
                            days)
             print(f"baseline: the same {n} lines by binary COPY in {raw:.1f}s", flush=True)

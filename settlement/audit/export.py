@@ -1,7 +1,10 @@
 """`settlement audit export`: stream the history with its hashes (SPEC §8), for
 external audit tools. Each row carries what the chain was computed over
 (`stored`: stream, version, type and the stored bytes), so the chain can be
-re-verified from the exported file alone (`verify_export`)."""
+re-verified from the exported file alone (`verify_export`). A statement event's
+JSON line also carries the lines stored beside it (`statement_lines`: their
+canonical rows, `store.statement_lines`), which its digest covers; the CSV form
+does not (its columns are the event's)."""
 
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ from uuid import UUID
 from settlement.application.app import SettlementApplication
 from settlement.audit.verify import chain_rows
 from settlement.ledger.chain import GENESIS, ChainedEvent, Verification, link
+from settlement.reconcile.events import StatementImported
 from settlement.relay.cloudevents import to_cloud_event
 from settlement.relay.records import is_settlement_event
+from settlement.store.statement_lines import HASHED, LineDigest, canonical
 
 CSV_COLUMNS = ("position", "job_id", "version", "type", "time", "causation_id", "hash",
                "prev_hash", "originator_id", "topic", "state")
@@ -49,7 +54,19 @@ def _row(app: SettlementApplication, position: int, stored: ChainedEvent, hash_:
         "data": wire["data"] if wire else None, "hash": hash_, "prev_hash": prev_hash,
         "stored": {"originator_id": str(stored.originator_id), "topic": stored.topic,
                    "state": stored.state.decode("utf-8")},
+        **_statement_lines(app, event),
     }
+
+
+def _statement_lines(app: SettlementApplication, event: Any) -> dict[str, Any]:
+    """A statement event's stored lines (JSON lines only): its canonical rows in
+    order (`store.statement_lines`), whose digest the event carries."""
+    digest = getattr(event, "digest", None) if isinstance(event, StatementImported) else None
+    if not isinstance(digest, dict) or not digest.get("lines"):
+        return {}
+    width = len(HASHED)
+    return {"statement_lines": [canonical(*row[:width]) for row in
+                                app.store.select_statement_lines(digest["first_line_id"])]}
 
 
 def _notification(stored: ChainedEvent) -> Any:
@@ -91,6 +108,9 @@ def verify_export(rows: Iterable[dict[str, Any]], *, complete: bool = True) -> V
         event = ChainedEvent(int(row["position"]), UUID(stored["originator_id"]),
                              int(row["version"]), stored["topic"], stored["state"].encode())
         if (complete and row["prev_hash"] != prev) or link(row["prev_hash"], event) != row["hash"]:
+            return Verification(False, checked, int(row["position"]))
+        if "statement_lines" in row and LineDigest.of(row["statement_lines"]).to_json() != \
+                (row["data"] or {}).get("digest"):
             return Verification(False, checked, int(row["position"]))
         prev = row["hash"]
     return Verification(True, checked, None)

@@ -15,7 +15,8 @@ def add_commands(commands: Any) -> None:
     """Add `audit verify` and `audit export` to the `settlement` subparsers `commands`."""
     audit = commands.add_parser("audit", help="auditors' tools").add_subparsers(
         dest="audit_command", required=True)
-    verify = audit.add_parser("verify", help="recompute the hash chain over the whole history")
+    verify = audit.add_parser("verify", help="recompute the hash chain over the whole history "
+                              "and check the statement lines against their events")
     verify.set_defaults(func=_verify)
     export = audit.add_parser("export", help="stream the history with hashes")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")

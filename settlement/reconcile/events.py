@@ -1,10 +1,14 @@
 """Reconciliation events (SPEC §13, §14), each the only event of its own stream.
 
-`StatementImported` carries lines of a bank statement not stored before (at
-most `LINES_PER_EVENT`, a file of more is several events) and the day balances
-it states for the first time; its stream is named by its first line (or
-balance), which is stored once, so the stream is too. It moves no money.
-`statement_id` (the file's SHA-256) keys it on `settlement.events`.
+`StatementImported` stores lines of a bank statement not stored before (at
+most `LINES_PER_EVENT`, a file of more is several events) as rows of their own
+(`store.statement_lines`, written in the event's transaction), and carries the
+digest of exactly those rows (`digest`: count, first and last line id, SHA-256)
+and the day balances the statement states for the first time; its stream is
+named by its first line (or balance), which is stored once, so the stream is
+too. It moves no money. `statement_id` (the file's SHA-256) keys it on
+`settlement.events`. Events stored before the lines had rows of their own carry
+them in `lines` instead of a digest (the projections still fold those).
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from eventsourcing.domain import Aggregate
 from settlement.core.money import Money
 from settlement.ledger.accounts import BANK_FEES, SAFEGUARDED_CASH
 from settlement.ledger.posting import Posting, check_balanced, posting
+from settlement.store.statement_lines import LineDigest
 
 STATEMENTS_NAMESPACE = uuid.UUID("5b0c4f7e-3d8a-4f4e-9a51-2f9c0d7e6a13")
-LINES_PER_EVENT = 1_000
+LINES_PER_EVENT = 50_000  # rows of their own: the event stays small
 
 
 def statement_stream_id(first_id: str) -> uuid.UUID:
@@ -31,34 +36,33 @@ class StatementImported(Aggregate.Created):
     statement_id: str          # SHA-256 of the file
     source: str                # zengin / csv
     account: str               # masked
-    lines: list[dict[str, Any]]
+    digest: dict[str, Any]     # `LineDigest` of the rows stored with it
     balances: list[dict[str, Any]]
     causation_id: str
     postings: list[Posting]
 
 
 class Statement(Aggregate):
-    """A chunk of a statement as stored. It keeps the counts, not the lines: the
-    application's cache keeps saved aggregates, and a statement's lines are
-    many (the event has them)."""
+    """A chunk of a statement as stored: its counts (the lines are rows of their own)."""
 
     def __init__(self, statement_id: str, source: str, account: str,
-                 lines: list[dict[str, Any]], balances: list[dict[str, Any]]) -> None:
+                 balances: list[dict[str, Any]], digest: dict[str, Any] | None = None,
+                 lines: list[dict[str, Any]] | None = None) -> None:
         self.statement_id = statement_id
         self.source = source
         self.account = account
-        self.lines = len(lines)
+        # An event stored before the digest carries its lines (`lines`).
+        self.lines = len(lines) if lines is not None else int((digest or {})["lines"])
         self.balances = len(balances)
 
     @classmethod
-    def imported(cls, statement_id: str, source: str, account: str,
-                 lines: list[dict[str, Any]], balances: list[dict[str, Any]],
-                 at: datetime) -> Statement:
-        assert len(lines) <= LINES_PER_EVENT and (lines or balances)
-        first = lines[0]["line_id"] if lines else balances[0]["balance_id"]
+    def imported(cls, statement_id: str, source: str, account: str, digest: LineDigest,
+                 balances: list[dict[str, Any]], at: datetime) -> Statement:
+        assert digest.lines <= LINES_PER_EVENT and (digest.lines or balances)
+        first = digest.first_line_id if digest.lines else balances[0]["balance_id"]
         return cls._create(StatementImported, id=statement_stream_id(first), timestamp=at,
                            statement_id=statement_id, source=source, account=account,
-                           lines=lines, balances=balances,
+                           digest=digest.to_json(), balances=balances,
                            causation_id=f"statement:{statement_id}", postings=[])
 
 

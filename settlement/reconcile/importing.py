@@ -3,12 +3,15 @@
 Two passes, each streaming (one record, or one CSV line, held at a time besides
 a chunk of `LINES_PER_EVENT` lines). The first reads the file, checks all of it
 and stores nothing: a file refused is refused whole, with the record or line
-and the reason; its checked items go to a spool file. The second reads the
-spool and stores the lines not stored before, a chunk per transaction: each
-line's id goes into the command log in the same transaction as its event, so a
-line is stored once however often (or however concurrently) its statement is
-imported; a crash between chunks leaves whole chunks, and importing the file
-again stores the rest.
+and the reason; its checked lines go to a spool file on disk, as canonical rows
+(`store.statement_lines`). The second reads the spool and stores the lines not
+stored before (looked up by their ids, staged by COPY), a chunk per
+transaction: the rows by COPY into the lines table, keyed by the line's id, and
+one event with their digest, so a line is stored once however often (or
+however concurrently: the second writer fails on the key, nothing of its chunk
+stored) its statement is imported; a crash between chunks leaves whole chunks,
+and importing the file again stores the rest. The day balances go with the
+first event stored, their ids in the command log.
 
 Refusals before any record is read, in this order:
 
@@ -36,9 +39,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
-import orjson
 from eventsourcing.persistence import IntegrityError
 
 from settlement.banking.accounts import ACCOUNT_TYPE_CODES
@@ -56,14 +58,14 @@ from settlement.reconcile.lines import (
     account_key,
     balance_id,
     csv_lines,
-    line_data,
     zengin_items,
 )
 from settlement.store.recorder import CommandRecord
+from settlement.store.statement_lines import LineDigest, StatementRows, canonical, line_id_of
 
 STATEMENT_BYTES_MAX = 256 * 1024 * 1024
 _READ_BYTES = 1024 * 1024
-LINE_COMMAND, BALANCE_COMMAND = "statement-line:", "statement-balance:"
+BALANCE_COMMAND = "statement-balance:"
 
 
 @dataclass(frozen=True)
@@ -189,44 +191,49 @@ def import_statement(app: Any, path: Path, account: Account, today: date, now: d
     """Check `path` whole, then store what is new (see the module doc); `app` is the
     settlement application, `account` the safeguarded account, `today` the JST date.
 
-    The file is read once: its items, checked, go to a spool file (one JSON line
-    each, as the events carry them), which the storing pass reads back."""
+    The file is read once: its lines, checked, go to a spool file (one canonical row
+    each, `store.statement_lines`), which the storing pass reads back; its day
+    balances (one per section) are kept in memory."""
     if path.stat().st_size > bytes_max:
         raise InvalidInput(f"the statement is larger than {bytes_max} bytes",
                            "statement_too_large")
     plan = _Items(detect_format(path), account_key(account), today)
-    lines = balances = 0
-    closings: dict[str, int] = {}
-    with path.open("rb") as raw, tempfile.TemporaryFile() as spool:
+    lines = 0
+    balances: dict[str, Balance] = {}
+    with path.open("rb") as raw, tempfile.TemporaryFile("w+", encoding="utf-8",
+                                                        newline="\n") as spool:
         stream = _Hashing(raw, bytes_max)
         for key, item in plan.items(stream):  # check everything, store nothing
             if isinstance(item, Line):
                 lines += 1
-                spool.write(orjson.dumps((LINE_COMMAND + key, "", line_data(key, item))))
+                spool.write(canonical(key, item.booked, item.direction, item.amount,
+                                      item.counterparty, item.reference, item.kind,
+                                      item.inquiry_number, item.record))
+                spool.write("\n")
             else:
-                balances += 1
-                closings[key] = item.closing
-                spool.write(orjson.dumps((BALANCE_COMMAND + key, str(item.closing),
-                                          _balance_data(key, item))))
-            spool.write(b"\n")
+                balances.setdefault(key, item)
         plan.digest = stream.digest.hexdigest()
-        _check_balances(app, closings)
+        pending = _new_balances(app, balances)
+        balances_stored = len(pending)
         spool.seek(0)
-        stored = [0, 0, 0]  # lines, balances, events
+        stored = events = 0
         for chunk in _chunks(spool, lines_per_event):
-            stored = [a + b for a, b in zip(stored, _store(app, plan, chunk, now), strict=True)]
-    return ImportReport(plan.digest, plan.source, lines, stored[0], balances, stored[1],
-                        stored[2])
+            known = app.store.select_known_lines([line_id_of(row) for row in chunk])
+            rows = [row for row in chunk if line_id_of(row) not in known]
+            if rows:
+                _store(app, plan, rows, pending, now)
+                stored, events, pending = stored + len(rows), events + 1, []
+        if pending:  # no new line to carry them
+            _store(app, plan, [], pending, now)
+            events += 1
+    return ImportReport(plan.digest, plan.source, lines, stored, len(balances),
+                        balances_stored, events)
 
 
-Item = tuple[str, str, dict[str, Any]]  # (command id, balance digest or "", event data)
-
-
-def _chunks(spool: BinaryIO, size: int) -> Iterator[list[Item]]:
-    chunk: list[Item] = []
-    for raw in spool:
-        command_id, digest, data = orjson.loads(raw)
-        chunk.append((command_id, digest, data))
+def _chunks(spool: TextIO, size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for row in spool:
+        chunk.append(row[:-1])
         if len(chunk) == size:
             yield chunk
             chunk = []
@@ -234,36 +241,34 @@ def _chunks(spool: BinaryIO, size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
-def _check_balances(app: Any, closings: dict[str, int]) -> None:
-    known = app.store.select_commands([BALANCE_COMMAND + key for key in closings])
-    for key, closing in sorted(closings.items()):
+def _new_balances(app: Any, balances: dict[str, Balance]) -> list[tuple[str, Balance]]:
+    """The day balances not stored before, in day order; a day stored with another
+    closing balance refuses the file."""
+    known = app.store.select_commands([BALANCE_COMMAND + key for key in balances])
+    new = []
+    for key, balance in sorted(balances.items()):
         prior = known.get(BALANCE_COMMAND + key)
-        if prior is not None and prior.digest != str(closing):
-            raise InvalidInput(f"the closing balance of {key} is stated as {closing}, the "
-                               f"one stored is {prior.digest}", "statement_balance_conflict")
+        if prior is None:
+            new.append((key, balance))
+        elif prior.digest != str(balance.closing):
+            raise InvalidInput(f"the closing balance of {key} is stated as {balance.closing}, "
+                               f"the one stored is {prior.digest}",
+                               "statement_balance_conflict")
+    return new
 
 
-def _store(app: Any, plan: _Items, chunk: list[Item], now: datetime) -> tuple[int, int, int]:
-    """Store the chunk's items not stored before; (lines, balances, events) stored."""
-    known = app.store.select_commands([command_id for command_id, _, _ in chunk])
-    lines: list[dict[str, Any]] = []
-    balances: list[dict[str, Any]] = []
-    records: list[CommandRecord] = []
-    seen: set[str] = set()
-    for command_id, digest, data in chunk:
-        if command_id in known or command_id in seen:
-            continue
-        seen.add(command_id)
-        (balances if digest else lines).append(data)
-        records.append(CommandRecord(command_id, digest or plan.digest, None, "applied"))
-    if not records:
-        return 0, 0, 0
-    statement = Statement.imported(plan.digest, plan.source, plan.account, lines, balances,
-                                   now)
+def _store(app: Any, plan: _Items, rows: list[str], balances: list[tuple[str, Balance]],
+           now: datetime) -> None:
+    """One event with `rows` (canonical, new) stored beside it and `balances` (new)."""
+    digest = LineDigest.of(rows)
+    statement = Statement.imported(plan.digest, plan.source, plan.account, digest,
+                                   [_balance_data(key, b) for key, b in balances], now)
+    records = [CommandRecord(BALANCE_COMMAND + key, str(b.closing), None, "applied")
+               for key, b in balances]
     try:
-        app.save(statement, commands=records)
+        app.save(statement, commands=records,
+                 statement_lines=StatementRows(digest.first_line_id, rows))
     except IntegrityError:
         raise Conflict("another import stored some of these lines at the same time: nothing "
                        "of this chunk was stored; import the file again to store the rest",
                        "statement_import_concurrent") from None
-    return len(lines), len(balances), 1

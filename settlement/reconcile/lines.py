@@ -22,7 +22,6 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from settlement.banking.kana import NameNotRepresentable, to_zengin
 from settlement.banking.statement import (
@@ -100,14 +99,6 @@ def account_key(account: Account) -> str:
     return account.masked()
 
 
-def line_data(line_id: str, line: Line) -> dict[str, Any]:
-    """A line as an event carries it: plain JSON values."""
-    return {"line_id": line_id, "booked": line.booked.isoformat(), "direction": line.direction,
-            "amount": {"amount": str(line.amount), "currency": CURRENCY},
-            "counterparty": line.counterparty, "reference": line.reference,
-            "kind": line.kind, "inquiry_number": line.inquiry_number, "record": line.record}
-
-
 # Zengin ------------------------------------------------------------------------------
 
 
@@ -161,6 +152,8 @@ def _csv_line(number: int, row: list[str]) -> Line:
     if len(counterparty) > TEXT_CHARS_MAX or len(reference) > TEXT_CHARS_MAX:
         raise _csv_error(number, f"counterparty and reference are at most {TEXT_CHARS_MAX} "
                          "characters")
+    if "\x00" in counterparty or "\x00" in reference:  # no database text holds one
+        raise _csv_error(number, "a NUL character")
     try:
         name = to_zengin(counterparty, 48) if counterparty else ""
     except NameNotRepresentable:

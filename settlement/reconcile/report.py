@@ -12,25 +12,41 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from settlement.banking.calendar import add_business_days
 from settlement.reconcile.matching import (
     WINDOW_BUSINESS_DAYS,
     BankLine,
     Expected,
-    Result,
+    Match,
+    Open,
 )
+
+
+class Results(Protocol):
+    """What a matching decided, asked line by line (`results.StoredResults`)."""
+
+    def match_of(self, line_id: str) -> Match | None: ...
+
+    def open_of(self, line_id: str) -> Open | None: ...
+
+    def holder(self, key: str) -> str | None: ...
+
+    def known(self, key: str) -> bool: ...
+
+    def matched_count(self) -> int: ...
 
 
 @dataclass(frozen=True)
 class Reconciled:
     """Everything matched at once: the lines left open (the matched ones are not
-    kept: a statement has a million), the ledger's movements, the result."""
+    kept: a statement has a million), the ledger's movements no line covers, the
+    results to ask about the rest."""
 
     opened: Sequence[BankLine]  # the lines left open, in (booked, line_id) order
-    expected: Sequence[Expected]
-    result: Result
+    unmatched: Sequence[Expected]  # the ledger's movements no line covers, by (day, key)
+    result: Results
     closings: Mapping[date, Decimal]  # the bank's closing balance per statement day
     line_count: int = 0
     last_booked: date | None = None
@@ -41,12 +57,12 @@ class Reconciled:
     def missing(self, as_of: date) -> list[Expected]:
         """The ledger's movements no line covers, dated at least the window before `as_of`."""
         cutoff = add_business_days(as_of, -WINDOW_BUSINESS_DAYS)
-        return [e for e in self.result.unmatched_expected(self.expected) if e.day <= cutoff]
+        return [e for e in self.unmatched if e.day <= cutoff]
 
 
 def line_row(line: BankLine, reconciled: Reconciled) -> dict[str, Any]:
-    found = reconciled.result.matches.get(line.line_id)
-    opened = reconciled.result.open.get(line.line_id)
+    found = reconciled.result.match_of(line.line_id)
+    opened = reconciled.result.open_of(line.line_id)
     return {"line_id": line.line_id, "booked": line.booked.isoformat(),
             "direction": line.direction, "amount": str(line.amount), "currency": "JPY",
             "counterparty": line.counterparty, "reference": line.reference,

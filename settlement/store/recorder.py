@@ -7,7 +7,7 @@ positions (exactly-once effects for Kafka input).
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -22,11 +22,14 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from settlement.ledger.chain import GENESIS, ChainedEvent, chain
 from settlement.store.files import PayoutFile, files_table
+from settlement.store.statement_lines import COLUMN_TYPES as LINE_TYPES
+from settlement.store.statement_lines import COLUMNS as LINE_COLUMNS
+from settlement.store.statement_lines import StatementRows, statement_lines_table
 
 SCHEMA_LOCK_KEY = 0x5E771E  # any constant shared by every process of the service
 
@@ -141,6 +144,28 @@ class SettlementRecorder(PostgresApplicationRecorder):
         self._select_file = SQL(
             "SELECT sha256, content FROM {}.{} WHERE run_id = %s AND currency = %s"
         ).format(schema, self.files_table)
+        self._init_statement_lines(schema, statement_lines_table(events_table_name))
+
+    def _init_statement_lines(self, schema: Identifier, table_name: str) -> None:
+        """Statement lines, rows of their own (`store.statement_lines`)."""
+        table = Identifier(table_name)
+        self.sql_create_statements += [
+            SQL("CREATE TABLE IF NOT EXISTS {}.{} ({})").format(schema, table, SQL(", ").join(
+                SQL("{} {}").format(Identifier(name), SQL(type_))
+                for name, type_ in zip(LINE_COLUMNS, LINE_TYPES, strict=True))),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (chunk, seq)").format(
+                Identifier(f"{table_name}_chunk"), schema, table)]
+        self._copy_lines = SQL("COPY {}.{} ({}) FROM STDIN").format(
+            schema, table, SQL(", ").join(map(Identifier, LINE_COLUMNS)))
+        self._select_lines = SQL(
+            "SELECT {} FROM {}.{} WHERE chunk = %s ORDER BY seq").format(
+                SQL(", ").join(map(Identifier, LINE_COLUMNS)), schema, table)
+        # Which of a chunk's ids are stored already (the importer stores the others):
+        # a join against the ids staged by COPY (an array of 50,000 ids is built in
+        # Python, a COPY's text in one string).
+        self._known_lines = SQL(
+            "SELECT s.line_id FROM pg_temp.statement_line_ids s WHERE EXISTS "
+            "(SELECT 1 FROM {}.{} l WHERE l.line_id = s.line_id)").format(schema, table)
 
     def create_table(self) -> None:
         """Create the tables under an advisory lock: two processes starting at once
@@ -212,6 +237,10 @@ class SettlementRecorder(PostgresApplicationRecorder):
         files: Sequence[PayoutFile] = kwargs.get("files") or ()
         for f in files:  # a second writer of the same run's file fails on the key
             curs.execute(self._insert_file, (f.run_id, f.currency, f.sha256, f.content))
+        lines: StatementRows | None = kwargs.get("statement_lines")
+        if lines is not None and lines.rows:  # a second writer of a line fails on its key
+            with curs.copy(self._copy_lines) as copy:
+                copy.write(lines.copy_text())
         if commands:
             with curs.copy(self._copy_commands) as copy:
                 copy.set_types(["text", "text", "text", "text"])
@@ -262,6 +291,23 @@ class SettlementRecorder(PostgresApplicationRecorder):
             Notification(id=r["notification_id"], originator_id=r["originator_id"],
                          originator_version=r["originator_version"], topic=r["topic"],
                          state=bytes(r["state"])) for r in rows]
+
+    def select_known_lines(self, line_ids: Sequence[str]) -> set[str]:
+        """Which of the statement lines `line_ids` are stored."""
+        if not line_ids:
+            return set()
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("CREATE TEMPORARY TABLE statement_line_ids (line_id text) "
+                         "ON COMMIT DROP")
+            with curs.copy("COPY pg_temp.statement_line_ids FROM STDIN") as copy:
+                copy.write("".join(f"{line_id}\n" for line_id in line_ids))
+            curs.execute(self._known_lines)
+            return {r["line_id"] for r in curs.fetchall()}
+
+    def select_statement_lines(self, chunk: str) -> Iterator[tuple[Any, ...]]:
+        """The stored lines of `chunk` in order, `LINE_COLUMNS` each, one at a time."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            yield from curs.stream(self._select_lines, (chunk,))
 
     def select_file(self, run_id: str, currency: str) -> PayoutFile | None:
         """The bank file a run stored for `currency`, if any."""

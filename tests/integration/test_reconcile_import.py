@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,12 +21,14 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from settlement.application.app import SettlementApplication
+from settlement.audit.export import export_rows, verify_export
 from settlement.audit.verify import verify_chain
 from settlement.banking.statement import Account
 from settlement.core.errors import Conflict, InvalidInput
 from settlement.core.money import money
 from settlement.infra.topics import Topics
 from settlement.ingest.decoding import schemas_dir
+from settlement.projections.rebuild.replay import replay
 from settlement.projections.rebuild.serial import rebuild
 from settlement.projections.storage.digest import digests
 from settlement.reconcile.events import BankFee, LineDecision
@@ -139,6 +142,8 @@ GOOD = s.statement(D1, D1, D1, 500, [LINE])
      b"2026-12-01,credit,1000,X,\n2026-12-01,credit,1e3,X,\n", {}, "statement_field_format"),
     ("a CSV that is not UTF-8", "2026-12-01,credit,1000,ﾀ,\n".encode("shift_jis"), {},
      "statement_encoding"),
+    ("a CSV with a NUL character", b"2026-12-01,credit,1000,X,\n2026-12-01,credit,1000,X,a\x00\n",
+     {}, "statement_field_format"),
 ])
 def test_a_bad_file_is_refused_whole_and_nothing_is_stored(
         app: SettlementApplication, tmp_path: Path, name: str, data: bytes,
@@ -194,15 +199,107 @@ def test_the_projector_reads_statement_events_from_the_broker_like_a_rebuild(
     rebuilt = rebuild(app, "reconcile_from_log", conn=conn)
     live = digests(conn, "projections").tables
     assert {t: d for t, d in live.items() if rebuilt.tables[t] != d} == {}
+    # `settlement replay` reproduces the lines from the stored rows as the projector did.
+    replayed = replay(app, conn).as_dict()
+    assert replayed["equal"] and replayed["differing"] == []
+    assert replayed["projections"]["statement_lines"]["replay_rows"] == 6
 
 
 def test_an_import_racing_another_stores_nothing_twice(app: SettlementApplication,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     run(app, GOLDEN / "scenario-d1-d2.zengin")
-    # As if another import stored the same lines between this one's read of the
-    # command log and its commit: the commit fails on the log's key.
-    monkeypatch.setattr(app.store, "select_commands", lambda ids: {})
+    # As if another import stored the same lines between this one's look for them
+    # and its commit: the commit fails on the lines' key.
+    monkeypatch.setattr(app.store, "select_known_lines", lambda ids: set())
     with pytest.raises(Conflict) as caught:
         run(app, GOLDEN / "scenario-d1-d2.zengin")
     assert caught.value.code == "statement_import_concurrent"
     assert stored(app) == 1
+
+
+def _statement_events(conn: psycopg.Connection[Any]) -> list[tuple[int, str]]:
+    """(position, first line id) of each stored statement event, in order."""
+    rows = conn.execute("SELECT notification_id, convert_from(state, 'UTF8')::jsonb "
+                        "->'digest'->>'first_line_id' FROM settlement_events "
+                        "WHERE topic LIKE '%StatementImported' ORDER BY 1").fetchall()
+    return [(int(position), str(first)) for position, first in rows]
+
+
+def test_audit_verify_checks_each_statement_event_against_its_stored_lines(
+        app: SettlementApplication, conn: psycopg.Connection[Any]) -> None:
+    run(app, GOLDEN / "scenario-d1-d2.zengin", lines_per_event=2)  # 5 lines: 2, 2, 1
+    events = _statement_events(conn)
+    assert len(events) == 3 and verify_chain(app).ok
+    counted = conn.execute("SELECT chunk, count(*) FROM settlement_statement_lines "
+                           "GROUP BY chunk").fetchall()
+    assert sorted(n for _, n in counted) == [1, 2, 2]
+    (first, first_chunk), (second, second_chunk), _ = events
+
+    def tamper(statement: str, chunk: str) -> None:
+        conn.execute(statement, (chunk,))
+        conn.commit()
+
+    # A line's amount changed behind the service's back: its event is reported.
+    tamper("UPDATE settlement_statement_lines SET amount = amount + 1 WHERE line_id = "
+           "(SELECT line_id FROM settlement_statement_lines WHERE chunk = %s AND seq = 1)",
+           second_chunk)
+    changed = verify_chain(app)
+    assert not changed.ok and changed.first_bad_position == second
+    tamper("UPDATE settlement_statement_lines SET amount = amount - 1 WHERE line_id = "
+           "(SELECT line_id FROM settlement_statement_lines WHERE chunk = %s AND seq = 1)",
+           second_chunk)
+    assert verify_chain(app).ok
+    # A line deleted: so is its event's.
+    tamper("DELETE FROM settlement_statement_lines WHERE chunk = %s AND seq = 0", first_chunk)
+    deleted = verify_chain(app)
+    assert not deleted.ok and deleted.first_bad_position == first
+
+
+def test_the_audit_export_carries_each_statement_events_lines(
+        app: SettlementApplication, conn: psycopg.Connection[Any]) -> None:
+    run(app, GOLDEN / "scenario-d1-d2.zengin", lines_per_event=2)
+    rows = list(export_rows(app))
+    carried = [row["statement_lines"] for row in rows if "statement_lines" in row]
+    assert [len(lines) for lines in carried] == [2, 2, 1]
+    stored = conn.execute("SELECT line_id FROM settlement_statement_lines "
+                          "ORDER BY chunk, seq").fetchall()
+    assert sorted(line.split("\t")[0] for lines in carried for line in lines) == sorted(
+        line_id for (line_id,) in stored)
+    assert verify_export(rows).ok
+    # A line altered in the exported file alone: its event's digest no longer holds.
+    tampered = [dict(row) for row in rows]
+    at = next(n for n, row in enumerate(tampered) if "statement_lines" in row)
+    tampered[at]["statement_lines"] = [line.replace("credit", "debit")
+                                       for line in tampered[at]["statement_lines"]]
+    result = verify_export(tampered)
+    assert not result.ok and result.first_bad_position == tampered[at]["position"]
+
+
+def test_two_imports_of_one_file_at_once_store_each_line_once(
+        app: SettlementApplication, es_env: dict[str, str],
+        conn: psycopg.Connection[Any]) -> None:
+    other = SettlementApplication(es_env)
+    outcomes: list[object] = []
+
+    def one(application: SettlementApplication) -> None:
+        try:
+            outcomes.append(run(application, GOLDEN / "scenario-d1-d2.zengin",
+                                lines_per_event=1)["stored"])
+        except Conflict as exc:  # the other stored a chunk of the same lines first
+            outcomes.append(exc.code)
+
+    try:
+        threads = [threading.Thread(target=one, args=(a,)) for a in (app, other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        other.close()
+    assert len(outcomes) == 2
+    assert all(o == "statement_import_concurrent" or isinstance(o, int) for o in outcomes)
+    run(app, GOLDEN / "scenario-d1-d2.zengin")  # after a refusal, again: the rest
+    lines = conn.execute("SELECT count(*), count(DISTINCT line_id) FROM "
+                         "settlement_statement_lines").fetchone()
+    assert lines == (5, 5)
+    assert verify_chain(app).ok

@@ -179,13 +179,15 @@ def test_every_line_matched_by_its_rule(world: World) -> None:
     with psycopg.connect(world.url) as conn:
         found = reconciled(conn, schema.LIVE_SCHEMA)
     assert found is not None
-    rules = {amount: found.result.matches[line_id].rule
-             for amount, line_id in world.lines.items() if line_id in found.result.matches}
+    matched = {amount: found.result.match_of(line_id) for amount, line_id in world.lines.items()}
+    rules = {amount: m.rule for amount, m in matched.items() if m is not None}
     assert (found.line_count, found.last_booked) == (6, world.payday)
     assert rules == {110_000: "payment_ref", 55_000: "amount_name", 5_275: "payment_ref",
                      171_077: "run_total", 8_350: "returned_transfer"}
-    run_match = found.result.matches[world.lines[171_077]]
-    assert run_match.targets == (f"run:{world.run_id}",)
+    run_match = found.result.match_of(world.lines[171_077])
+    assert run_match is not None and run_match.targets == (f"run:{world.run_id}",)
+    # The run's line holds the run and, through it, its payouts.
+    assert found.result.holder(f"run:{world.run_id}") == world.lines[171_077]
 
 
 def test_finance_unmatches_and_matches_by_hand(world: World) -> None:

@@ -52,10 +52,12 @@ from settlement.projections.model.reconciliation import (
     BankFeeRow,
     DecisionRow,
     StatementBalanceRow,
+    StatementChunkRow,
     StatementLineRow,
     balance_rows,
     bank_fee_decision,
     bank_fee_row,
+    chunk_rows,
     decision_rows,
     fee_line_of,
     is_bank_fee,
@@ -118,6 +120,7 @@ class Changes:
     invoices: dict[str, InvoiceRow] = field(default_factory=dict)
     # Statement lines and day balances: rows never changed, inserted unless present.
     statement_lines: list[StatementLineRow] = field(default_factory=list)
+    statement_chunks: list[StatementChunkRow] = field(default_factory=list)  # stored lines
     statement_balances: list[StatementBalanceRow] = field(default_factory=list)
     statement_decisions: dict[str, DecisionRow] = field(default_factory=dict)
     # Booked bank charges (one event each, with postings): told apart from repeats in `fold`.
@@ -138,6 +141,7 @@ class Changes:
             _latest(self.parties, (row := party_row(event)).party_id, row)
         elif event.name in STATEMENT_EVENTS:
             self.statement_lines += line_rows(event)
+            self.statement_chunks += chunk_rows(event)
             self.statement_balances += balance_rows(event)
             for decision in decision_rows(event):
                 _latest(self.statement_decisions, decision.line_id, decision)
@@ -159,6 +163,7 @@ class Changes:
             _latest(self.holds, hold_key, hold)
         self.invoices.update(other.invoices)
         self.statement_lines += other.statement_lines
+        self.statement_chunks += other.statement_chunks
         self.statement_balances += other.statement_balances
         for line_id, decision in other.statement_decisions.items():
             _latest(self.statement_decisions, line_id, decision)

@@ -7,8 +7,10 @@ its row never changes: an event read twice adds nothing (`storage.writes`
 inserts the rows unless their key is there). A decision row is the latest
 decision's, replaced only by an event at a later position.
 
-`line_rows(event)`, `balance_rows(event)` and `decision_rows(event)` are pure;
-each gives no rows for the other kind of event.
+`chunk_rows(event)` (the event's lines, stored beside it in the event store),
+`line_rows(event)` (an older event's lines, carried in the event),
+`balance_rows(event)` and `decision_rows(event)` are pure; each gives no rows for
+the other kind of event.
 """
 
 from __future__ import annotations
@@ -82,7 +84,39 @@ def _list(event: Event, name: str) -> list[Any]:
     return value
 
 
+@fast_init
+@dataclass(frozen=True, slots=True)
+class StatementChunkRow:
+    """An event's lines, stored as rows of their own in the event store: the
+    storage copies them into `statement_lines` with the event's columns
+    (`storage.statements`), so no line goes through Python."""
+
+    chunk: str  # the first line's id: the stored rows' `chunk`
+    statement_id: str
+    account: str
+    time: datetime
+    position: int
+
+
+def chunk_rows(event: Event) -> list[StatementChunkRow]:
+    """The event's stored lines (none for an event that carries its lines itself)."""
+    if event.name != IMPORTED or "digest" not in event.data:
+        return []
+    data = event.data
+    try:
+        digest = data["digest"]
+        if not digest["lines"]:
+            return []
+        return [StatementChunkRow(str(digest["first_line_id"]), data["statement_id"],
+                                  data["account"], event.time, event.position)]
+    except (KeyError, TypeError) as exc:
+        raise MalformedEvent(f"position {event.position}: a malformed digest: {exc!r}") from exc
+
+
 def line_rows(event: Event) -> list[StatementLineRow]:
+    """The lines of an event stored before they had rows of their own."""
+    if "lines" not in event.data:
+        return []
     data = event.data
     try:
         return [StatementLineRow(line["line_id"], data["statement_id"], data["account"],

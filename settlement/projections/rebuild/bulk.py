@@ -53,7 +53,7 @@ from settlement.projections.model.invoices import INVOICE_COLUMNS
 from settlement.projections.model.payouts import PayoutView, is_payout, payout_of
 from settlement.projections.model.views import ItemView, JobView
 from settlement.projections.storage import schema as schemas
-from settlement.projections.storage import summaries
+from settlement.projections.storage import statements, summaries
 from settlement.projections.storage.writes import (
     AUDIT_COLUMNS,
     BALANCE_COLUMNS,
@@ -490,6 +490,8 @@ def complete(conn: psycopg.Connection[Any], schema: str, shards: Iterable[Totals
                                      ("bank_fees", BANK_FEE_COLUMNS, bank_fee_rows(keyed)),
                                      ("invoices", INVOICE_COLUMNS, invoice_rows(keyed))):
             _copy(cur, schema, table, columns, rows)
+        for chunk in statements.chunk_rows(keyed):  # lines stored beside their events
+            cur.execute(statements.insert_chunk(schema), chunk)
         cur.execute(sql.SQL(
             "UPDATE {s}.receivables AS r SET paid_out = true FROM "
             "(SELECT DISTINCT job_id, item_id FROM {s}.payout_items "

@@ -25,6 +25,7 @@ from settlement.projections.model.changes import Changes
 from settlement.projections.model.invoices import INVOICE_COLUMNS
 from settlement.projections.model.reconciliation import StatementLineRow
 from settlement.projections.storage import summaries
+from settlement.projections.storage.statements import StatementChunks
 
 Column = tuple[str, str]  # (name, PostgreSQL type)
 Rows = Callable[[Changes], list[tuple[Any, ...]]]
@@ -397,7 +398,7 @@ class PaidOut(Staged):
 # writers never deadlock), then the rest.
 # Summary rows (`summaries`) after the rows they sum, in one order of tables and of
 # keys in each, so writers lock them in one order too.
-WRITES: tuple[Append | Upsert | PaidOut | Derived, ...] = (
+WRITES: tuple[Append | Upsert | PaidOut | Derived | StatementChunks, ...] = (
     Append("ledger_entries", ENTRY_COLUMNS, _entries),
     Upsert("balances", BALANCE_COLUMNS, ("account", "currency"), _balances,
            "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
@@ -432,6 +433,7 @@ WRITES: tuple[Append | Upsert | PaidOut | Derived, ...] = (
            hold_rows, _replace(HOLD_COLUMNS, ("run_id", "party_type", "party_id", "currency"))),
     # Statement lines and day balances (SPEC §13): each in one event only.
     InsertNew("statement_lines", STATEMENT_LINE_COLUMNS, ("line_id",), statement_line_rows),
+    StatementChunks(),  # the lines stored beside their events
     InsertNew("statement_balances", STATEMENT_BALANCE_COLUMNS, ("balance_id",),
               statement_balance_rows),
     # Booked bank charges: a repeat is left out by `fold` already.
