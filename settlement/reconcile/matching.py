@@ -4,8 +4,9 @@ deterministic, every match with its rule, ambiguity never guessed.
 What the ledger expects the bank to show (`Expected`, built by the caller):
 a credit per funding (its `payment_ref`, the client's name kana), a credit per
 returned transfer (the payee's name), a debit per payout run's Zengin file
-total (on its payment day, covering the run's payouts) and a debit per settled
-payout. Lines are taken in (booked, line_id) order; each expected movement is
+total (on its payment day, covering the run's payouts), a debit per settled
+payout and a debit per confirmed withholding remittance (the tax paid from the
+safeguarded account). Lines are taken in (booked, line_id) order; each expected movement is
 matched at most once. Finance's decisions (`Decision`) come first: a line
 matched by hand, confirmed as a bank charge, or unmatched by hand is not
 matched automatically.
@@ -27,6 +28,8 @@ and for a debit:
 |---|---|
 | `run_total` | exactly one open payout run of its Zengin total, payment day in the window |
 | `payout` | no run, and exactly one open settled payout of its amount in the window |
+| `remittance` | no run, and exactly one open confirmed withholding remittance of its |
+| | amount in the window (a payout of the same amount in it too: `ambiguous`) |
 
 The window is `WINDOW_BUSINESS_DAYS` bank business days either side of the
 ledger's date. A line with candidates from more than one of these (or more than one candidate
@@ -61,6 +64,7 @@ from settlement.projections.model.fastinit import fast_init  # a million of each
 
 CREDIT, DEBIT = "credit", "debit"
 FUNDING, RETURN, PAYOUT, RUN = "funding", "return", "payout", "run"
+REMITTANCE = "remittance"  # a withholding remittance paid from the safeguarded account
 WINDOW_BUSINESS_DAYS = 3
 COMBINED_MAX = 12  # fundings of one name tried in sets: 2^12 sets at most
 MATCH, UNMATCH, BANK_FEE = "match", "unmatch", "bank_fee"
@@ -83,7 +87,8 @@ class BankLine:
 class Expected:
     """A cash movement the ledger expects the bank to show."""
 
-    key: str           # "funding:<position>", "return:<payout_id>", "payout:<id>", "run:<id>"
+    key: str           # "funding:<position>", "return:<payout_id>", "payout:<id>", "run:<id>",
+    #                    "remittance:<remittance_id>"
     kind: str
     direction: str
     amount: int
@@ -458,8 +463,9 @@ class Matcher:
             for e in by_amount.get((RUN, "", line.amount), ()) if _within(line, e)]
         if any(is_open for _, is_open in runs):
             return runs
-        return runs + [(("payout", (e.key,)), e.key not in covered)
-                       for e in by_amount.get((PAYOUT, "", line.amount), ())
+        return runs + [((kind, (e.key,)), e.key not in covered)
+                       for kind in (PAYOUT, REMITTANCE)
+                       for e in by_amount.get((kind, "", line.amount), ())
                        if _within(line, e)]
 
     def _settle(self, line: BankLine, groups: list[tuple[Group, bool]]) -> None:

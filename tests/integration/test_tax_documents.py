@@ -26,6 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from settlement.api.app import ApiConfig, create_app
+from settlement.api.queries import reconciliation
 from settlement.application.app import APPLIED, REJECTED, SettlementApplication
 from settlement.audit.verify import verify_chain
 from settlement.cli.main import main
@@ -35,6 +36,7 @@ from settlement.core.months import Month
 from settlement.infra.postgres import create_database, drop_database, pg_env
 from settlement.payouts.run import payout_run
 from settlement.projections.rebuild.replay import replay
+from settlement.reconcile.matching import DEBIT, REMITTANCE, Expected
 from settlement.service.scenario import marketplace_day, marketplace_parties
 from settlement.tax.remit import confirm, remit_month
 from settlement.tax.withholding import parse_month
@@ -192,10 +194,15 @@ def test_remit_twice_confirm_replay_and_verify(
             "SELECT account, credits - debits FROM projections.balances "
             "WHERE account = 'liabilities:withholding_tax:client-a'").fetchall())
         report = replay(app, conn, schema="tax_replay")
+        with conn.transaction():  # the reconciliation expects the tax office's debit
+            remittances = [e for e in reconciliation.expected(conn, "projections")
+                           if e.kind == REMITTANCE]
     with client(url) as api:
         done = api.get("/v1/withholding?month=2026-11", headers=FINANCE).json()
         events = api.get("/v1/audit/events?limit=1000", headers=AUDITOR).json()["events"]
     assert balances == {"liabilities:withholding_tax:client-a": 0}
+    assert remittances == [Expected(f"remittance:{first.remittance_id}", REMITTANCE, DEBIT,
+                                    13273, NOW.date())]
     (client_a,) = done["clients"]
     assert (client_a["remitted"], client_a["outstanding"]) == ("13273", "0")
     assert done["remittances"]["client-a"] == [

@@ -17,6 +17,7 @@ from settlement.reconcile.matching import (
     FUNDING,
     MATCH,
     PAYOUT,
+    REMITTANCE,
     RETURN,
     RUN,
     UNMATCH,
@@ -117,6 +118,22 @@ def test_single_payouts_when_the_bank_debits_each() -> None:
     result = match(lines, LEDGER)
     assert (result.matches["p1"].rule, result.matches["p1"].targets) == ("payout", ("payout:p1",))
     assert result.matches["p2"].targets == ("payout:p2",)
+
+
+def test_a_withholding_remittance_paid_from_the_account() -> None:
+    # The tax office's debit, confirmed in the ledger on 12-10 (Thu), booked by the
+    # bank on 12-10; a payout of the same amount in the window makes it ambiguous.
+    remitted = Expected("remittance:wr-1", REMITTANCE, DEBIT, 30630, date(2026, 12, 10))
+    line = BankLine("t", date(2026, 12, 10), DEBIT, 30630, "", "ｾﾞｲﾑｼﾖ")
+    result = match([line], [*LEDGER, remitted])
+    assert result.matches["t"] == Match("t", "remittance", ("remittance:wr-1",))
+    assert result.unmatched_expected([remitted]) == []
+    twin = Expected("payout:p9", PAYOUT, DEBIT, 30630, date(2026, 12, 9))
+    both = match([line], [remitted, twin])
+    assert both.open["t"] == Open("t", "ambiguous", (("payout:p9",), ("remittance:wr-1",)))
+    # Never paid: the remittance stays expected.
+    assert [e.key for e in match([], [remitted]).unmatched_expected([remitted])] == [
+        "remittance:wr-1"]
 
 
 # The property --------------------------------------------------------------------

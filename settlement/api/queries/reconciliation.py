@@ -33,6 +33,7 @@ from settlement.reconcile.matching import (
     DEBIT,
     FUNDING,
     PAYOUT,
+    REMITTANCE,
     RETURN,
     RUN,
     BankLine,
@@ -141,7 +142,8 @@ def runs(conn: psycopg.Connection[Any], schema: str) -> list[Expected]:
 
 # The ledger's cash movements the bank should show, but runs: a funding's debit of
 # the cash (its escrow's client; its payment_ref is in `references`), a settled
-# payout's credit, a returned payout's debit (its party), as (kind, key, day,
+# payout's credit, a returned payout's debit (its party), a confirmed withholding
+# remittance's credit (the tax paid from the account), as (kind, key, day,
 # amount, party), in day order (the window needs no more; a day's movements are
 # kept in key order in it).
 _MOVEMENTS = (
@@ -158,7 +160,13 @@ _MOVEMENTS = (
     "a.data->>'party_id' AS party_id FROM {s}.ledger_entries e JOIN {s}.audit_log a "
     "USING (position) WHERE e.account = %(cash)s AND e.currency = %(currency)s "
     "AND e.event_type IN ('settlement.payout_settled', 'settlement.payout_returned')) m "
-    "WHERE m.kind IS NOT NULL) u ORDER BY day")
+    "WHERE m.kind IS NOT NULL "
+    "UNION ALL "
+    "SELECT 'remittance', 'remittance:' || (a.data->>'remittance_id'), " + _JST_DAY + ", "
+    "e.amount::bigint, a.data->>'party_id' FROM {s}.ledger_entries e JOIN {s}.audit_log a "
+    "USING (position) WHERE e.account = %(cash)s AND e.currency = %(currency)s "
+    "AND e.side = 'credit' AND e.event_type = 'settlement.withholding_remittance_confirmed'"
+    ") u ORDER BY day")
 
 
 def expected(conn: psycopg.Connection[Any], schema: str,
@@ -173,8 +181,8 @@ def expected(conn: psycopg.Connection[Any], schema: str,
         if kind == FUNDING:
             yield Expected(key, FUNDING, CREDIT, amount, days.setdefault(day, day), "",
                            names.get(party, ""))
-        elif kind == PAYOUT:
-            yield Expected(key, PAYOUT, DEBIT, amount, days.setdefault(day, day))
+        elif kind in (PAYOUT, REMITTANCE):
+            yield Expected(key, kind, DEBIT, amount, days.setdefault(day, day))
         else:
             yield Expected(key, RETURN, CREDIT, amount, days.setdefault(day, day),
                            name=names.get(party, ""))

@@ -32,7 +32,7 @@ from settlement.reconcile.report import Reconciled, day_report, expected_row, li
 
 router = APIRouter(tags=["reconciliation"])
 LINE_ID = r"^[0-9a-f]{32}$"
-TARGET = r"^(funding|payout|return|run):[A-Za-z0-9._:-]{1,128}$"
+TARGET = r"^(funding|payout|remittance|return|run):[A-Za-z0-9._:-]{1,128}$"
 REASON_CHARS_MAX = 2000
 TARGETS_MAX = 100
 
