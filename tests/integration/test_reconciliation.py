@@ -282,8 +282,15 @@ def test_a_confirmed_bank_charge_is_booked_once(world: World) -> None:
                          headers=AUDITOR).json()
         undo = client.post(f"/v1/reconciliation/lines/{fee}/unmatch", json={"reason": "x"},
                            headers=FINANCE)
-    # Booked when finance confirmed it (12-10): the payment day's ledger is as it
-    # was, but the charge is no longer an open line; pay-3 is still missing.
-    assert (day["ledger_cash"], day["difference"]) == ("60298", "-53410")
+    # Confirmed on 12-10, value-dated to the day the bank took it: the payment day's
+    # ledger cash is now what the bank held (60,298 - 660), and the difference left is
+    # pay-3 alone, the one open item (from three business days on, listed as ledger
+    # cash the bank never saw).
+    assert (day["ledger_cash"], day["difference"]) == ("59638", "-52750")
     assert fee not in {line["line_id"] for line in day["unmatched_lines"]}
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        [(time_,)] = conn.execute(
+            "SELECT time FROM projections.ledger_entries WHERE account = 'expenses:bank_fees'"
+        ).fetchall()
+    assert time_ == datetime.combine(world.payday, time(), JST)
     assert (undo.status_code, undo.json()["error"]["code"]) == (409, "bank_fee_booked")

@@ -281,11 +281,14 @@ def known_lines(conn: psycopg.Connection[Any], schema: str, line_ids: Sequence[s
 
 
 def line(conn: psycopg.Connection[Any], schema: str,
-         line_id: str) -> tuple[str, Decimal, str] | None:
-    """(direction, amount, currency) of a statement line, or None."""
-    found = _rows(conn, "SELECT direction, amount, currency FROM {s}.statement_lines "
+         line_id: str) -> tuple[str, Decimal, str, date] | None:
+    """(direction, amount, currency, booked) of a statement line, or None."""
+    found = _rows(conn, "SELECT direction, amount, currency, booked FROM {s}.statement_lines "
                   "WHERE line_id = %s", schema, (line_id,))
-    return None if not found else (str(found[0][0]), Decimal(found[0][1]), str(found[0][2]))
+    if not found:
+        return None
+    direction, amount, currency, booked = found[0]
+    return str(direction), Decimal(amount), str(currency), booked
 
 
 def bank_fee_booked(conn: psycopg.Connection[Any], schema: str, line_id: str) -> bool:

@@ -11,7 +11,7 @@ the read models), and shows once the projections have it.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -26,7 +26,7 @@ from settlement.api.models import ErrorResponse
 from settlement.api.openapi import CSV_ROWS, ERRORS, NOT_FOUND
 from settlement.api.queries import reconciliation as queries
 from settlement.api.render import ApiError, render
-from settlement.banking.calendar import CALENDAR_YEAR_MAX, CALENDAR_YEAR_MIN
+from settlement.banking.calendar import CALENDAR_YEAR_MAX, CALENDAR_YEAR_MIN, JST
 from settlement.reconcile.matching import MATCH, UNMATCH
 from settlement.reconcile.report import Reconciled, day_report, expected_row, line_row
 
@@ -235,8 +235,8 @@ def _decide(request: Request, db: Any, schema: str, config: Any, line_id: str, a
                    "targets": decide.targets, "reason": decide.reason})
 
 
-def _known_line(conn: Any, schema: str, line_id: str) -> tuple[str, Decimal, str]:
-    """The line (direction, amount, currency); 404 if there is none, 409 if its charge
+def _known_line(conn: Any, schema: str, line_id: str) -> tuple[str, Decimal, str, date]:
+    """The line (direction, amount, currency, booked); 404 if there is none, 409 if its charge
     is booked (a booking is never undone by a decision)."""
     found = queries.line(conn, schema, line_id)
     if found is None:
@@ -296,19 +296,22 @@ class Confirm(BaseModel):
 
 @router.post("/v1/reconciliation/lines/{line_id}/bank-fee", response_model=BankFeeConfirmed,
              responses={**ERRORS, **NOT_FOUND, **CONFLICT})
-def confirm_bank_fee(request: Request, _: Finance, db: Db, schema: Schema, config: Config,
+def confirm_bank_fee(request: Request, _: Finance, db: Db, schema: Schema,
                      line_id: Annotated[str, Path(pattern=LINE_ID)],
                      confirm: Annotated[Confirm, Body()]) -> Response:
     """Confirm a debit line as the bank's charge: booked to `expenses:bank_fees` from
     `assets:safeguarded_cash` (a `bank_fee_booked` event, once per line), and the
-    line matched as `bank_fee`."""
+    line matched as `bank_fee`. The charge is value-dated: its time is the start
+    (00:00 JST) of the day the bank booked it, not the day finance confirmed it, so
+    the ledger's cash at the end of each statement day is what the bank held then
+    and the day's report has no difference left that no open item explains."""
     from eventsourcing.persistence import IntegrityError
 
     from settlement.core.money import money
     from settlement.reconcile.events import BankFee
 
     with db.connection(snapshot=True) as conn:
-        direction, amount, currency = _known_line(conn, schema, line_id)
+        direction, amount, currency, booked = _known_line(conn, schema, line_id)
         found = _reconciled(conn, schema)
     if direction != "debit":
         raise ApiError(400, "bank_fee_not_debit", "only money the bank took is a charge",
@@ -319,7 +322,7 @@ def confirm_bank_fee(request: Request, _: Finance, db: Db, schema: Schema, confi
                        f"({matched.rule}): unmatch it first", "line_id")
     decision_id = uuid.uuid4().hex
     event = BankFee.book(line_id, decision_id, money(amount, currency), confirm.reason,
-                         config.now())
+                         datetime.combine(booked, time(), JST))
     try:
         _store(request, event)
     except IntegrityError:
