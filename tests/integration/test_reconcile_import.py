@@ -179,6 +179,29 @@ def test_the_command_line_reports_and_refuses(database_url: str, tmp_path: Path)
     assert json.loads(refused.stdout)["error"]["code"] == "statement_record_length"
 
 
+def test_a_2_gb_file_is_refused_before_it_is_read(database_url: str, tmp_path: Path) -> None:
+    # A real 2 GiB file (sparse: no disk used), at the default limit (256 MiB): refused
+    # by its size alone, nothing more stored, in the time a command takes to start.
+    big = tmp_path / "big.zengin"
+    with big.open("wb") as f:
+        f.write(GOLDEN.joinpath("scenario-d1-d2.zengin").read_bytes())
+        f.truncate(2 * 1024 ** 3)
+    env = {**os.environ, "SETTLEMENT_DATABASE_URL": database_url}
+    env.pop("SETTLEMENT_STATEMENT_BYTES_MAX", None)
+    command = [sys.executable, "-m", "settlement.cli.main", "reconcile", "import",
+               "--today", "2026-12-04"]
+    done = subprocess.run([*command, str(GOLDEN / "scenario-d1-d2.zengin")], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert json.loads(done.stdout)["stored"] == 5, done.stderr
+    refused = subprocess.run([*command, str(big)], env=env, capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "statement_too_large"
+    with psycopg.connect(database_url) as conn:
+        lines = conn.execute("SELECT count(*) FROM settlement_statement_lines").fetchone()
+    assert lines == (5,)
+
+
 def test_the_projector_reads_statement_events_from_the_broker_like_a_rebuild(
         app: SettlementApplication, conn: psycopg.Connection[Any], broker: str,
         topics: Topics, topic_prefix: str) -> None:
