@@ -17,10 +17,25 @@
    time from its publication to its settlement events being visible in the
    projections (`audit_log` rows by causation id, written in the transaction
    that writes the ledger entries and balances).
+   While the load is offered (sampled just before the load generator starts and
+   just after the broker acknowledged its last record), the CPU seconds of every
+   process of the pipeline, from /proc (`bench/cpu.py`): the input consumers,
+   the relay and the projectors (each with its children), the broker, and
+   PostgreSQL (the postmaster and every backend and helper process under it: a
+   backend that exits meanwhile counts through the postmaster's reaped-children
+   times, a live one through its own), divided by the records published:
+   `cpu_us_per_record`, printed with the share of each process and PostgreSQL's
+   share by the service its backends serve (their application name). The
+   benchmark's own work is left out: the load generator and the latency probe
+   run in this process, and the probe's backend is skipped (the broker's work
+   for the load generator's produce requests is in: a marketplace's records
+   arrive that way). A broker or PostgreSQL on another machine is left out and
+   named as not measured.
 
-The last line is
+The last line is (one line)
 
-    RESULT projector_events_per_s=<n> baseline_events_per_s=<n> e2e_p50_ms=<n> e2e_p99_ms=<n>
+    RESULT projector_events_per_s=<n> baseline_events_per_s=<n> e2e_p50_ms=<n>
+           e2e_p99_ms=<n> cpu_us_per_record=<n>
 
 Run: `.venv/bin/python bench/projections.py` (embedded PostgreSQL and broker
 unless SETTLEMENT_DATABASE_URL / SETTLEMENT_KAFKA_BOOTSTRAP are set); smoke
@@ -39,6 +54,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +64,7 @@ import psycopg
 from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cpu  # noqa: E402  (bench/cpu.py)
 from ingest import in_processes, job_events  # noqa: E402  (the ingestion benchmark's)
 from machine import describe  # noqa: E402  (bench/machine.py)
 
@@ -168,10 +185,12 @@ def steady_records(count: int) -> Iterator[dict[str, Any]]:
 
 
 def service(settings: Settings, bootstrap: str, prefix: str, log: Path,
-            args: tuple[str, ...]) -> subprocess.Popen[bytes]:
-    """`settlement <args>` as a process of its own, output to `log`."""
+            args: tuple[str, ...], name: str) -> subprocess.Popen[bytes]:
+    """`settlement <args>` as a process of its own, output to `log`; its PostgreSQL
+    connections carry `name` as their application name (libpq's PGAPPNAME)."""
     env = {**os.environ, "SETTLEMENT_DATABASE_URL": str(settings.database_url),
-           "SETTLEMENT_KAFKA_BOOTSTRAP": bootstrap, "SETTLEMENT_TOPIC_PREFIX": prefix}
+           "SETTLEMENT_KAFKA_BOOTSTRAP": bootstrap, "SETTLEMENT_TOPIC_PREFIX": prefix,
+           "PGAPPNAME": name}
     with log.open("wb") as out:
         return subprocess.Popen([sys.executable, "-m", "settlement.cli", *args],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -204,61 +223,136 @@ async def offer_load(bootstrap: str, topic: str, records: list[dict[str, Any]], 
         await producer.stop()
 
 
-async def watch(url: str, expect: set[str], visible: dict[str, float],
-                deadline: float) -> None:
+async def watch(conn: psycopg.AsyncConnection[Any], expect: set[str],
+                visible: dict[str, float], deadline: float) -> None:
     """Note when the last settlement event of each record becomes visible. Batches
     commit out of position order (partitions move at their own pace), so every
     position above the highest one below which all were seen is read again."""
-    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
-    try:
-        floor, seen = 0, set()
-        while not expect <= visible.keys():
-            if time.perf_counter() > deadline:
-                raise SystemExit(f"only {len(expect & visible.keys())} of {len(expect)} "
-                                 "records became visible")
-            try:
-                # Only rows not seen yet come back (the probe's own cost stays small).
-                cur = await conn.execute(
-                    "SELECT position, causation_id FROM projections.audit_log "
-                    "WHERE position > %s AND position <> ALL(%s)", (floor, list(seen)))
-                rows = await cur.fetchall()
-            except psycopg.errors.UndefinedTable:
-                rows = []
-            now = time.perf_counter()
-            for position, causation_id in sorted(rows):
-                if position not in seen:
-                    seen.add(position)
-                    visible[causation_id] = now
-            while floor + 1 in seen:
-                floor += 1
-                seen.discard(floor)
-            await asyncio.sleep(POLL_S)
-    finally:
-        await conn.close()
+    floor, seen = 0, set[int]()
+    while not expect <= visible.keys():
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"only {len(expect & visible.keys())} of {len(expect)} "
+                             "records became visible")
+        try:
+            # Only rows not seen yet come back (the probe's own cost stays small).
+            cur = await conn.execute(
+                "SELECT position, causation_id FROM projections.audit_log "
+                "WHERE position > %s AND position <> ALL(%s)", (floor, list(seen)))
+            rows = await cur.fetchall()
+        except psycopg.errors.UndefinedTable:
+            rows = []
+        now = time.perf_counter()
+        for position, causation_id in sorted(rows):
+            if position not in seen:
+                seen.add(position)
+                visible[causation_id] = now
+        while floor + 1 in seen:
+            floor += 1
+            seen.discard(floor)
+        await asyncio.sleep(POLL_S)
 
 
 async def measure_latency(url: str, bootstrap: str, topics: Topics, records: list[dict[str, Any]],
-                          rate: float) -> list[float]:
+                          rate: float, services: dict[str, int]) -> tuple[list[float], Cpu]:
+    """The latency of every record but a first (warm-up) one, and the CPU the
+    pipeline's processes spent while the others were published."""
     published: dict[str, float] = {}
     visible: dict[str, float] = {}
-    # A first record, waited for, so every service has joined and warmed up.
-    warm_up, measured = records[:1], records[1:]
-    watcher = asyncio.create_task(watch(url, {warm_up[0]["id"]}, visible,
-                                        time.perf_counter() + READY_TIMEOUT_S))
-    await offer_load(bootstrap, topics.jobs, warm_up, rate, published)
-    await watcher
-    await asyncio.sleep(1.0)
-    published.clear()
-    watcher = asyncio.create_task(watch(
-        url, {r["id"] for r in measured}, visible,
-        time.perf_counter() + len(measured) / rate + DRAIN_TIMEOUT_S))
-    await offer_load(bootstrap, topics.jobs, measured, rate, published)
-    await watcher
-    return sorted((visible[key] - at) * 1000 for key, at in published.items())
+    # The probe's connection: its backend is the benchmark's, left out of the CPU.
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        # A first record, waited for, so every service has joined and warmed up.
+        warm_up, measured = records[:1], records[1:]
+        watcher = asyncio.create_task(watch(conn, {warm_up[0]["id"]}, visible,
+                                            time.perf_counter() + READY_TIMEOUT_S))
+        await offer_load(bootstrap, topics.jobs, warm_up, rate, published)
+        await watcher
+        await asyncio.sleep(1.0)
+        published.clear()
+        probe = conn.info.backend_pid
+        roots, missing = pipeline(services, bootstrap, probe)
+        watcher = asyncio.create_task(watch(
+            conn, {r["id"] for r in measured}, visible,
+            time.perf_counter() + len(measured) / rate + DRAIN_TIMEOUT_S))
+        before, started = await asyncio.to_thread(cpu.Snapshot), time.perf_counter()
+        await offer_load(bootstrap, topics.jobs, measured, rate, published)
+        after, ended = await asyncio.to_thread(cpu.Snapshot), time.perf_counter()
+        backends = await backend_names(conn) if "postgres" in roots else {}
+        await watcher
+    finally:
+        await conn.close()
+    seconds = {name: after.tree_s(pid, (probe,)) - before.tree_s(pid, (probe,))
+               for name, pid in roots.items()}
+    # PostgreSQL's share by the process its backends serve (their application name).
+    by_client: dict[str, float] = {}
+    for pid, client in backends.items():
+        if pid != probe:
+            by_client[client] = by_client.get(client, 0.0) + after.own_s(pid) - before.own_s(pid)
+    used = Cpu(seconds, ended - started, len(measured), missing, by_client)
+    return sorted((visible[key] - at) * 1000 for key, at in published.items()), used
+
+
+async def backend_names(conn: psycopg.AsyncConnection[Any]) -> dict[int, str]:
+    """The server's live backends: pid → application name, or the kind of process."""
+    cur = await conn.execute("SELECT pid, coalesce(nullif(application_name, ''), backend_type) "
+                             "FROM pg_stat_activity")
+    return {pid: name for pid, name in await cur.fetchall()}
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds per process of the pipeline over the steady load."""
+
+    seconds: dict[str, float]
+    wall_s: float
+    records: int
+    missing: list[str]  # processes not on this machine (or not ours to read)
+    postgres: dict[str, float]  # PostgreSQL's live backends' seconds, by whom they serve
+
+    @property
+    def us_per_record(self) -> float:
+        return sum(self.seconds.values()) * 1e6 / self.records
+
+    def report(self) -> str:
+        lines = [f"CPU of the pipeline over the {self.wall_s:.1f} s of steady load "
+                 f"({self.records} records): {self.us_per_record:.0f} µs per record, "
+                 f"{sum(self.seconds.values()) / self.wall_s:.0%} of a core"]
+        lines += [f"  {name:<10} {s:7.2f} s  {s / self.wall_s:4.0%} of a core  "
+                  f"{s * 1e6 / self.records:5.0f} µs/record"
+                  for name, s in sorted(self.seconds.items(), key=lambda kv: -kv[1])]
+        if self.postgres:
+            rest = self.seconds.get("postgres", 0.0) - sum(self.postgres.values())
+            shares = [*sorted(self.postgres.items(), key=lambda kv: -kv[1]),
+                      ("postmaster, exited backends", rest)]
+            lines.append("  postgres by whom its backends serve: " + ", ".join(
+                f"{client} {s * 1e6 / self.records:.0f}" for client, s in shares if s > 0)
+                + " µs/record")
+        if self.missing:
+            lines.append(f"  not measured (not processes of this machine): "
+                         f"{', '.join(self.missing)}")
+        return "\n".join(lines)
+
+
+def pipeline(services: dict[str, int], bootstrap: str,
+             backend: int) -> tuple[dict[str, int], list[str]]:
+    """The processes whose CPU counts, by name (the services', the broker, the
+    PostgreSQL postmaster, whose children are the backends), and those not found."""
+    roots, missing = dict(services), []
+    broker_pid = cpu.listener(bootstrap)
+    if broker_pid is None:
+        missing.append("broker")
+    else:
+        roots["broker"] = broker_pid
+    postmaster = cpu.parent(backend) if cpu.comm(backend) == "postgres" else None
+    if postmaster is None or cpu.comm(postmaster) != "postgres":
+        missing.append("postgres")
+    else:
+        roots["postgres"] = postmaster
+    return roots, missing
 
 
 def latency(server: str, settings: Settings, bootstrap: str, rate: float, seconds: float,
-            logs: Path, consumers: int) -> list[float]:
+            logs: Path, consumers: int) -> tuple[list[float], Cpu]:
     name = f"bench_e_{uuid.uuid4().hex[:8]}"
     url = create_database(server, name)
     prefix = f"bench{uuid.uuid4().hex[:6]}."
@@ -270,21 +364,22 @@ def latency(server: str, settings: Settings, bootstrap: str, rate: float, second
     # Groups of their own: on a shared broker, members of the default groups (a
     # service running there) must not take part in this run's rebalances.
     groups = {"ingest": ("--group", f"{name}-ingest"), "project": ("--group", f"{name}-project")}
-    running = [service(own, bootstrap, prefix, logs / f"{part.name}.log",
-                       (*part.args, *groups.get(part.args[0], ())))
+    running = {part.name: service(own, bootstrap, prefix, logs / f"{part.name}.log",
+                                  (*part.args, *groups.get(part.args[0], ())), part.name)
                for part in parts(1.0, PARTITIONS, consumers)
-               if part.args[0] in ("ingest", "relay", "project")]
+               if part.args[0] in ("ingest", "relay", "project")}
     try:
-        return asyncio.run(measure_latency(url, bootstrap, topics, records, rate))
+        return asyncio.run(measure_latency(url, bootstrap, topics, records, rate,
+                                           {n: p.pid for n, p in running.items()}))
     except BaseException:
         for log in sorted(logs.glob("*.log")):
             tail = log.read_text(errors="replace").splitlines()[-15:]
             print(f"--- {log.stem} (last lines)", *tail, sep="\n", file=sys.stderr)
         raise
     finally:
-        for process in running:
+        for process in running.values():
             process.terminate()
-        for process in running:
+        for process in running.values():
             try:
                 process.wait(10)
             except subprocess.TimeoutExpired:
@@ -351,14 +446,16 @@ def main() -> None:
                 print(f"one projector process alone: {single:,.0f} events/s", flush=True)
                 drop_database(server, f"bench_q_{suffix}")
             settle(server, f"bench_p_{suffix}")
-            lat = latency(server, settings, bootstrap, args.rate, args.seconds, Path(tmp),
-                          args.consumers)
+            lat, used = latency(server, settings, bootstrap, args.rate, args.seconds,
+                                Path(tmp), args.consumers)
             p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
             print(f"end to end at {args.rate:,.0f} records/s for {args.seconds:g} s: "
                   f"{len(lat)} records, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
                   f"max {lat[-1]:.1f} ms, mean {statistics.fmean(lat):.1f} ms", flush=True)
+            print(used.report(), flush=True)
     print(f"RESULT projector_events_per_s={rate:.0f} baseline_events_per_s={base:.0f} "
-          f"e2e_p50_ms={p50:.1f} e2e_p99_ms={p99:.1f}")
+          f"e2e_p50_ms={p50:.1f} e2e_p99_ms={p99:.1f} "
+          f"cpu_us_per_record={used.us_per_record:.0f}")
 
 
 if __name__ == "__main__":

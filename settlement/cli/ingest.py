@@ -60,6 +60,7 @@ async def _consume(args: argparse.Namespace, settings: Settings, url: str, boots
             tune_gc()
             ingestor = Ingestor(app, bootstrap, topics, group_id=args.group,
                                 client_id=args.client, batch_records_max=args.batch_records,
+                                fetch_wait_ms=settings.batching.fetch_wait_ms,
                                 liveness=liveness)
             return await ingestor.run(stop, args.idle_exit)
         finally:

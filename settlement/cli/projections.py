@@ -100,6 +100,7 @@ async def _projecting(args: argparse.Namespace, settings: Settings, url: str, bo
                 projector = Projector(conn, bootstrap, topics, schema_name=args.schema,
                                       group_id=args.group, client_id=args.client,
                                       batch_records_max=args.batch_records,
+                                      fetch_wait_ms=settings.batching.fetch_wait_ms,
                                       head=app.recorder.max_notification_id, liveness=liveness)
                 await projector.run(stop, args.idle_exit)
                 return await asyncio.to_thread(projector.snapshot)

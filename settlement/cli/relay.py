@@ -93,6 +93,7 @@ async def _relaying(args: argparse.Namespace, settings: Settings, url: str, boot
             tune_gc()
             relay = Relay(app, bootstrap, Topics(settings.topic_prefix), args.name,
                           batch_events_max=args.batch_events, partitions=args.partitions,
+                          linger_s=settings.batching.relay_linger_ms / 1000,
                           liveness=liveness)
             return await relay.run(stop, args.idle_exit)
         finally:

@@ -25,7 +25,7 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from settlement.infra.config import Settings
+from settlement.infra.config import Batching, Settings
 from settlement.infra.outage import BrokerUnavailable
 
 log = structlog.get_logger(__name__)
@@ -33,14 +33,13 @@ _LOG_TAIL_BYTES_MAX = 4000
 _REQUEST_TIMEOUT_MS = 5000
 
 # How the pipeline's consumers (input consumer, projector) fetch: a fetch is
-# answered once FETCH_MIN_BYTES are there or FETCH_WAIT_MS have passed, so under
-# load a poll brings what 20 ms brought, in one request, not a few records per
-# request (each request costs the broker and the consumer, and each poll costs a
-# database transaction). A record waits at most FETCH_WAIT_MS per hop for it.
-# Measured through the whole pipeline at 1,000 records/s with one input consumer
-# and one projector (docs/benchmarks.md): the two cores busy 165-184 % with fetches
-# answered as soon as a record was there, 142-154 % with these.
-FETCH_WAIT_MS = 20
+# answered once FETCH_MIN_BYTES are there or the fetch wait has passed
+# (`Batching.fetch_wait_ms`, configurable), so under load a poll brings what the
+# wait brought, in one request, not a few records per request (each request costs
+# the broker and the consumer, and each poll costs a database transaction). A
+# record waits at most the fetch wait per hop for it. Measured through the whole
+# pipeline (docs/benchmarks.md, docs/batching.md).
+FETCH_WAIT_MS = Batching.fetch_wait_ms
 FETCH_MIN_BYTES = 1024 * 1024
 FETCH_BYTES_MAX = 16 * 1024 * 1024
 PARTITION_FETCH_BYTES_MAX = 2 * 1024 * 1024  # above the 256 KiB record limit
@@ -197,7 +196,7 @@ async def ensure_topics(
 
 
 def consumer(bootstrap: str, *, group_id: str, client_id: str,
-             batch_records_max: int) -> AIOKafkaConsumer:
+             batch_records_max: int, fetch_wait_ms: int = FETCH_WAIT_MS) -> AIOKafkaConsumer:
     """A consumer for the pipeline (the input consumer, the projector), every option
     explicit: its positions live in PostgreSQL, so no auto-commit; a partition new
     to the group is read from its beginning; read_uncommitted, as no producer here
@@ -208,7 +207,7 @@ def consumer(bootstrap: str, *, group_id: str, client_id: str,
         enable_auto_commit=False, auto_offset_reset="earliest",
         isolation_level="read_uncommitted", max_poll_records=batch_records_max,
         fetch_max_bytes=FETCH_BYTES_MAX, max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
-        fetch_max_wait_ms=FETCH_WAIT_MS, fetch_min_bytes=FETCH_MIN_BYTES,
+        fetch_max_wait_ms=fetch_wait_ms, fetch_min_bytes=FETCH_MIN_BYTES,
         session_timeout_ms=SESSION_TIMEOUT_MS, request_timeout_ms=CONSUMER_REQUEST_TIMEOUT_MS,
         heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
         partition_assignment_strategy=(RoundRobinPartitionAssignor,),

@@ -51,6 +51,8 @@ class Settings:
     payout_config_path: Path = DEFAULT_PAYOUT_CONFIG
     # The invoices' issuer (SPEC §12); None: not configured, no invoice can be issued.
     invoice_issuer: Issuer | None = None
+    # How long the pipeline's stages wait to gather a batch (docs/batching.md).
+    batching: Batching = field(default_factory=lambda: Batching())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -77,10 +79,53 @@ class Settings:
             state_dir=Path.cwd() / ".settlement",
             payout_config_path=Path(get("SETTLEMENT_PAYOUT_CONFIG") or DEFAULT_PAYOUT_CONFIG),
             invoice_issuer=platform_issuer(get),
+            batching=Batching.from_env(get),
         )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+# Tuning knobs, not part of the contract (SPEC §9): docs/batching.md.
+FETCH_WAIT_ENV = "SETTLEMENT_FETCH_WAIT_MS"
+RELAY_LINGER_ENV = "SETTLEMENT_RELAY_LINGER_MS"
+BATCH_WAIT_MS_MAX = 1_000
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How long each stage of the pipeline waits to gather a batch when records
+    come slowly; a stage with a backlog never waits. Every batch costs a
+    transaction, its round trips and broker requests whatever its size, so at a
+    steady load of a few thousand records a second a little waiting saves most
+    of the CPU the pipeline spends (docs/batching.md, docs/benchmarks.md)."""
+
+    # A consumer's fetch (input consumer, projector) is answered when a MiB of
+    # records is there or after this long.
+    fetch_wait_ms: int = 50
+    # After the relay takes a small batch (under a quarter of what a batch holds),
+    # it waits this long once for more before publishing them.
+    relay_linger_ms: int = 20
+
+    def __post_init__(self) -> None:
+        for name, value in (("fetch_wait_ms", self.fetch_wait_ms),
+                            ("relay_linger_ms", self.relay_linger_ms)):
+            if not 0 <= value <= BATCH_WAIT_MS_MAX:
+                raise ConfigError(f"{name} must be 0 to {BATCH_WAIT_MS_MAX}, got {value}")
+
+    @classmethod
+    def from_env(cls, get: Callable[[str], str | None]) -> Batching:
+        def millis(name: str, default: int) -> int:
+            text = get(name)
+            if text is None:
+                return default
+            if not text.isdigit() or int(text) > BATCH_WAIT_MS_MAX:
+                raise ConfigError(f"{name} must be a whole number of milliseconds, 0 to "
+                                  f"{BATCH_WAIT_MS_MAX}, got {text!r}")
+            return int(text)
+
+        return cls(fetch_wait_ms=millis(FETCH_WAIT_ENV, cls.fetch_wait_ms),
+                   relay_linger_ms=millis(RELAY_LINGER_ENV, cls.relay_linger_ms))
 
 
 def platform_issuer(get: Callable[[str], str | None]) -> Issuer | None:

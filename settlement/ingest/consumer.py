@@ -109,10 +109,11 @@ class Ingestor:
     def __init__(self, app: SettlementApplication, bootstrap: str, topics: Topics, *,
                  group_id: str = "settlement-ingest", client_id: str = "settlement-ingest",
                  batch_records_max: int = BATCH_RECORDS_MAX,
+                 fetch_wait_ms: int = broker.FETCH_WAIT_MS,
                  liveness: Liveness | None = None) -> None:
         self.app, self.bootstrap, self.topics = app, bootstrap, topics
         self.group_id, self.client_id = group_id, client_id
-        self.batch_records_max = batch_records_max
+        self.batch_records_max, self.fetch_wait_ms = batch_records_max, fetch_wait_ms
         self.stats = IngestStats()
         self.log = get_logger(component="ingest", group=group_id, client=client_id)
         # Per owned partition, the offset after the last record decided (committed,
@@ -152,7 +153,8 @@ class Ingestor:
         stopped, idle or failed."""
         consumer = broker.consumer(self.bootstrap, group_id=self.group_id,
                                    client_id=self.client_id,
-                                   batch_records_max=self.batch_records_max)
+                                   batch_records_max=self.batch_records_max,
+                                   fetch_wait_ms=self.fetch_wait_ms)
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-out", acks="all",
             enable_idempotence=False, linger_ms=5, request_timeout_ms=30_000,

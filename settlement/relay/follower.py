@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
 _PUT_WAIT_S = 0.1  # how often a pump blocked on a full queue checks for close()
 _JOIN_WAIT_S = 5.0
+# A batch under size_max // SMALL_BATCH_DIVISOR waits for more (`linger_s`); a larger
+# one means events are arriving faster than a linger would add much to.
+SMALL_BATCH_DIVISOR = 4
 
 
 class Follower:
@@ -27,10 +31,14 @@ class Follower:
                                         daemon=True)
         self._thread.start()
 
-    async def next_batch(self, size_max: int, wait_s: float) -> list[Notification]:
+    async def next_batch(self, size_max: int, wait_s: float,
+                         linger_s: float = 0.0) -> list[Notification]:
         """The next notifications in order: at least one if any arrives within
-        `wait_s`, at most `size_max`. Raises what stopped the subscription."""
-        return await asyncio.to_thread(self._take, size_max, wait_s)
+        `wait_s`, at most `size_max`; when a small batch (under a quarter of
+        `size_max`) had arrived, those that arrive within `linger_s` more too (so
+        a steady trickle goes out in batches, not one per commit, while a backlog
+        goes out without waiting). Raises what stopped the subscription."""
+        return await asyncio.to_thread(self._take, size_max, wait_s, linger_s)
 
     def close(self) -> None:
         """Stop the subscription and its threads (blocks for a moment)."""
@@ -38,19 +46,27 @@ class Follower:
         self._subscription.stop()
         self._thread.join(_JOIN_WAIT_S)
 
-    def _take(self, size_max: int, wait_s: float) -> list[Notification]:
+    def _take(self, size_max: int, wait_s: float, linger_s: float) -> list[Notification]:
         try:
             batch = [self._queue.get(timeout=wait_s)]
         except queue.Empty:
             if self._error is not None:
                 raise self._error from None
             return []
+        self._drain(batch, size_max)
+        if len(batch) < size_max // SMALL_BATCH_DIVISOR and linger_s > 0 and \
+                not self._closing.is_set():
+            # One sleep, not a wake-up per notification: the pump fills the queue meanwhile.
+            time.sleep(linger_s)
+            self._drain(batch, size_max)
+        return batch
+
+    def _drain(self, batch: list[Notification], size_max: int) -> None:
         while len(batch) < size_max:
             try:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
-                break
-        return batch
+                return
 
     def _pump(self) -> None:
         try:

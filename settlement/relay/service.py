@@ -24,6 +24,7 @@ from structlog.typing import FilteringBoundLogger
 from settlement.application.app import SettlementApplication
 from settlement.infra import failpoints, pool
 from settlement.infra.broker import answers, close, ensure_topics
+from settlement.infra.config import Batching
 from settlement.infra.liveness import Liveness
 from settlement.infra.logging import get_logger
 from settlement.infra.outage import BROKER, DATABASE, BrokerUnavailable, Outages, unless_stopped
@@ -57,9 +58,13 @@ class Relay:
     def __init__(self, app: SettlementApplication, bootstrap: str, topics: Topics,
                  name: str = "relay", *, batch_events_max: int = BATCH_EVENTS_MAX,
                  partitions: int = 4, progress_every: int = PROGRESS_EVERY_EVENTS,
+                 linger_s: float = Batching.relay_linger_ms / 1000,
                  liveness: Liveness | None = None) -> None:
         if not 0 < batch_events_max <= BATCH_EVENTS_LIMIT:
             raise ValueError(f"batch_events_max must be 1 to {BATCH_EVENTS_LIMIT}")
+        # After taking a small batch, wait this long once for more (`Follower.next_batch`,
+        # `Batching.relay_linger_ms`): each batch costs round trips and a produce request.
+        self.linger_s = linger_s
         self.app, self.bootstrap, self.topic, self.name = app, bootstrap, topics.events, name
         self.batch_events_max, self.partitions = batch_events_max, partitions
         self.progress_every = progress_every
@@ -144,7 +149,8 @@ class Relay:
         try:
             idle_since = time.monotonic()
             while not stop.is_set():
-                batch = await follower.next_batch(self.batch_events_max, WAIT_S)
+                batch = await follower.next_batch(self.batch_events_max, WAIT_S,
+                                                  self.linger_s)
                 self.liveness.turned()  # the log answered (a subscription that failed raises)
                 if batch:
                     if not await self._publish(producer, batch, log):

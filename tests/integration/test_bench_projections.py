@@ -10,7 +10,9 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "projections.py"
 RESULT = re.compile(r"RESULT projector_events_per_s=(\d+) baseline_events_per_s=(\d+) "
-                    r"e2e_p50_ms=([\d.]+) e2e_p99_ms=([\d.]+)")
+                    r"e2e_p50_ms=([\d.]+) e2e_p99_ms=([\d.]+) cpu_us_per_record=(\d+)")
+# The per-process lines of the CPU breakdown, each with its µs per record.
+SHARE = re.compile(r"^  (\S+) +[\d.]+ s +\d+% of a core +(\d+) µs/record$", re.MULTILINE)
 
 
 def test_the_projections_benchmark_runs_at_a_tiny_size(pg_server: str, broker: str) -> None:
@@ -23,6 +25,14 @@ def test_the_projections_benchmark_runs_at_a_tiny_size(pg_server: str, broker: s
     last = done.stdout.strip().splitlines()[-1]
     found = RESULT.fullmatch(last)
     assert found, last
-    projector, baseline, p50, p99 = (float(v) for v in found.groups())
-    assert projector > 0 and baseline > 0 and 0 < p50 <= p99
+    projector, baseline, p50, p99, cpu = (float(v) for v in found.groups())
+    assert projector > 0 and baseline > 0 and 0 < p50 <= p99 and cpu > 0
+    # Every process of the pipeline is measured (the broker and PostgreSQL run on
+    # this machine here), and the total is the sum of the shares.
+    shares = dict(SHARE.findall(done.stdout))
+    assert set(shares) == {"ingest", "relay", "project", "broker", "postgres"} or \
+        set(shares) == {"ingest-1", "ingest-2", "relay", "project-1", "project-2", "broker",
+                        "postgres"}, done.stdout
+    assert "not measured" not in done.stdout
+    assert abs(sum(int(v) for v in shares.values()) - cpu) <= len(shares)  # rounding
     assert "200 settlement events" in done.stdout  # 10 jobs of 20 events

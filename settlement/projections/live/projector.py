@@ -74,11 +74,12 @@ class Projector:
                  schema_name: str = schema.LIVE_SCHEMA, group_id: str = GROUP_ID,
                  client_id: str = "settlement-projector",
                  batch_records_max: int = BATCH_RECORDS_MAX,
+                 fetch_wait_ms: int = broker.FETCH_WAIT_MS,
                  head: Callable[[], int | None] | None = None,
                  liveness: Liveness | None = None) -> None:
         self.conn, self.bootstrap, self.topics = conn, bootstrap, topics
         self.schema_name, self.group_id, self.client_id = schema_name, group_id, client_id
-        self.batch_records_max = batch_records_max
+        self.batch_records_max, self.fetch_wait_ms = batch_records_max, fetch_wait_ms
         self.store = Store(conn, schema_name)
         self.metrics = ProjectorMetrics(group_id)
         self.head = head
@@ -157,7 +158,8 @@ class Projector:
     async def _consume(self, stop: asyncio.Event, idle_exit_s: float | None) -> None:
         consumer = broker.consumer(self.bootstrap, group_id=self.group_id,
                                    client_id=self.client_id,
-                                   batch_records_max=self.batch_records_max)
+                                   batch_records_max=self.batch_records_max,
+                                   fetch_wait_ms=self.fetch_wait_ms)
         self._offsets = OffsetCommits(consumer, self.log, "projector.offset_commit_failed")
         self._breaks, self._joined = probe.Breaks(consumer), False
         self._watch.restart()

@@ -17,6 +17,7 @@ from typing import Any, cast
 import orjson
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
 from settlement.infra import failpoints
@@ -31,11 +32,23 @@ from settlement.projections.model.payouts import PayoutView, is_payout, payout_o
 from settlement.projections.model.reconciliation import fee_lines, is_bank_fee
 from settlement.projections.model.views import ItemView, JobView
 from settlement.projections.storage.schema import checked_name
-from settlement.projections.storage.writes import ITEM_COLUMNS, PAYOUT_COLUMNS, WRITES, Append
+from settlement.projections.storage.writes import (
+    ITEM_COLUMNS,
+    PAYOUT_COLUMNS,
+    WRITES,
+    Append,
+    Staged,
+)
 
 Rows = list[tuple[Any, ...]]
 
 _ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
+# The staging tables keep their rows past a commit (`writes.STAGING_KEPT`): each
+# write deletes what it staged, and after every this many writes they are all
+# vacuumed, so the pages the deletes leave are used again (autovacuum never looks
+# at temporary tables; without it they grow, and every read of them with them).
+STAGING_VACUUM_EVERY_WRITES = 64
+_STAGING_TABLES = [t for w in WRITES if isinstance(w, Staged) and (t := w.staging_table)]
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,8 @@ class Store:
                 sql.SQL(", ").join(sql.Identifier(n) for n, _ in PAYOUT_COLUMNS), s)
         self._writes = [(write, write.statement(self.schema)) for write in WRITES]
         self._staged = False  # the connection's staging tables exist (see `writes`)
+        self._writes_since_vacuum = 0
+        self._vacuum_staging = sql.SQL("VACUUM {}").format(sql.SQL(", ").join(_STAGING_TABLES))
 
     # Reading -----------------------------------------------------------------------
 
@@ -166,6 +181,7 @@ class Store:
                            self.stored_invoices(invoice_numbers(events)),
                            self.stored_bank_fees(fee_lines(events)))
             self.write(changes)
+        self._tidy_staging()
         return changes
 
     def commit(self, changes: Changes, projector: str, advances: Sequence[PartitionAdvance],
@@ -178,13 +194,25 @@ class Store:
         `rows`: `rows_of(changes)`, if already built."""
         with self._transaction(projector, advances):
             self.write(changes, rows)
+        self._tidy_staging()
+
+    def _tidy_staging(self) -> None:
+        """After a transaction: vacuum the staging tables every
+        STAGING_VACUUM_EVERY_WRITES writes (outside a transaction, which VACUUM needs:
+        Store's connections are in autocommit mode)."""
+        if self._writes_since_vacuum >= STAGING_VACUUM_EVERY_WRITES and self.conn.autocommit \
+                and self.conn.info.transaction_status == TransactionStatus.IDLE:
+            self._writes_since_vacuum = 0
+            self.conn.execute(self._vacuum_staging)
 
     def write(self, changes: Changes, rows: Sequence[Rows] | None = None) -> None:
-        """Write a batch's changes (in a transaction: the staging tables empty on commit):
-        every COPY, then every upsert from the staging tables in one round trip."""
+        """Write a batch's changes (in a transaction, which ends with the staging tables
+        empty again, committed or not): every COPY, then every upsert from the staging
+        tables and the staging tables' emptying in one round trip."""
         if rows is None:
             rows = rows_of(changes)
         upserts = []
+        filled: list[sql.Identifier] = []
         with self.conn.cursor(row_factory=tuple_row) as cur:
             if not self._staged:
                 for write in WRITES:
@@ -201,12 +229,16 @@ class Store:
                         staged = cast(tuple[sql.Composed, sql.Composed], statement)
                         write.load(cur, staged, table_rows)
                         upserts.append(staged[1])
+                        if isinstance(write, Staged) and (table := write.staging_table):
+                            filled.append(table)
                 if n == 0:
                     failpoints.hit("project.mid_batch")
+        self._writes_since_vacuum += 1
+        emptying = [sql.SQL("DELETE FROM {}").format(table) for table in filled]
         # In the order of WRITES (balance rows first, `paid_out` last).
         with self.conn.pipeline():
-            for upsert in upserts:
-                self.conn.execute(upsert, prepare=True)
+            for statement in [*upserts, *emptying]:
+                self.conn.execute(statement, prepare=True)
 
     @contextmanager
     def _transaction(self, projector: str,

@@ -194,12 +194,13 @@ DELTAS = sql.Identifier("stage_receivable_deltas")
 
 
 def deltas_stage() -> sql.Composed:
-    """This connection's table of receivable total deltas (emptied by every commit)."""
+    """This connection's table of receivable total deltas (emptied by the transaction
+    that fills it, `Store.write`)."""
     return sql.SQL(
         "CREATE TEMPORARY TABLE IF NOT EXISTS {} (currency text, scope text, party_id text, "
         "rows bigint, protected numeric, protected_n bigint, unprotected numeric, "
         "unprotected_n bigint, payable numeric, payable_n bigint) "
-        "ON COMMIT DELETE ROWS").format(DELTAS)
+        "ON COMMIT PRESERVE ROWS").format(DELTAS)
 
 
 def receivable_deltas(schema: str) -> sql.Composed:
