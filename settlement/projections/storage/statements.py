@@ -63,10 +63,16 @@ class StatementChunks:
     def rows(changes: Changes) -> list[tuple[Any, ...]]:
         return chunk_rows(changes)
 
+    @property
+    def staging_table(self) -> sql.Identifier:
+        """Emptied by the transaction that fills it (`Store.write`), as the staged
+        writes' tables are (`writes.STAGING_KEPT`: no truncation at every commit)."""
+        return _STAGE
+
     def stage(self) -> sql.Composed:
         columns = sql.SQL(", ").join(sql.SQL(f"{name} {type_}") for name, type_ in CHUNK_COLUMNS)
         return sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}) "
-                       "ON COMMIT DELETE ROWS").format(_STAGE, columns)
+                       "ON COMMIT PRESERVE ROWS").format(_STAGE, columns)
 
     def statement(self, schema: str) -> tuple[sql.Composed, sql.Composed]:
         copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
