@@ -452,30 +452,27 @@ def complete(conn: psycopg.Connection[Any], schema: str, shards: Iterable[Totals
     s = sql.Identifier(schemas.checked_name(schema))
     partial = sql.Identifier(PARTIAL_BALANCES)
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
-        # What was written out (PostgreSQL's numeric sums are exact), then what the
-        # shards still held.
-        cur.execute(sql.SQL("SELECT account, currency, sum(debits), sum(credits) FROM {}.{} "
-                            "GROUP BY account, currency").format(s, partial))
-        balances: Balances = {(account, currency): [debits, credits]
-                              for account, currency, debits, credits in cur.fetchall()}
-        cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, partial))
+        # What the shards still held joins what they wrote out, and PostgreSQL sums
+        # them (exactly: numeric): never every account's balance in this process at
+        # once (one escrow account per job, so their number grows with the history).
         payouts: dict[str, PayoutView] = {}
         keyed = Changes()
-        with localcontext(EXACT):
-            for totals in shards:
-                for key, (debits, credits) in totals.balances.items():
-                    pair = balances.setdefault(key, [Decimal(0), Decimal(0)])
-                    pair[0] += debits
-                    pair[1] += credits
-                if payouts.keys() & totals.payouts.keys():  # a payout's events: one shard
-                    raise ValueError("a payout was folded in two shards")
-                payouts.update(totals.payouts)
-                keyed.take_keyed(totals.keyed)
+        for totals in shards:
+            _copy(cur, schema, PARTIAL_BALANCES, BALANCE_COLUMNS,
+                  [(account, currency, debits, credits)
+                   for (account, currency), (debits, credits) in totals.balances.items()])
+            if payouts.keys() & totals.payouts.keys():  # a payout's events: one shard
+                raise ValueError("a payout was folded in two shards")
+            payouts.update(totals.payouts)
+            keyed.take_keyed(totals.keyed)
+        cur.execute(sql.SQL(
+            "INSERT INTO {s}.balances (account, currency, debits, credits) "
+            "SELECT account, currency, sum(debits), sum(credits) FROM {s}.{p} "
+            "GROUP BY account, currency ORDER BY account COLLATE \"C\", currency").format(
+                s=s, p=partial))
+        cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, partial))
         changes = Changes(payouts=payouts)
         set_json_dumps(orjson.dumps, cur)
-        _copy(cur, schema, "balances", BALANCE_COLUMNS,
-              [(account, currency, debits, credits) for (account, currency), (debits, credits)
-               in sorted(balances.items())])
         _copy(cur, schema, "payouts", PAYOUT_COLUMNS,
               [(v.payout_id, v.party_type, v.party_id, v.currency, v.amount, v.status,
                 list(v.items), v.position) for v in changes.payout_rows()])
