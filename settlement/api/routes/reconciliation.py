@@ -77,14 +77,16 @@ class ReportLine(BaseModel):
     reference: str
     status: str = Field(pattern="^(matched|open)$")
     rule: str | None = Field(description="payment_ref, amount_name, amount_name_combined, "
-                                         "returned_transfer, run_total, payout or manual")
+                                         "returned_transfer, run_total, payout, remittance, "
+                                         "manual or bank_fee")
     targets: list[str]
     reason: str | None
     candidates: list[list[str]]
 
 
 class LedgerMovement(BaseModel):
-    key: str = Field(description="funding:<position>, payout:<id>, return:<payout id>")
+    key: str = Field(description="funding:<position>, payout:<id>, return:<payout id>, "
+                                 "remittance:<remittance id>")
     kind: str
     direction: str
     amount: str

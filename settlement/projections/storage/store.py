@@ -32,13 +32,11 @@ from settlement.projections.model.payouts import PayoutView, is_payout, payout_o
 from settlement.projections.model.reconciliation import fee_lines, is_bank_fee
 from settlement.projections.model.views import ItemView, JobView
 from settlement.projections.storage.schema import checked_name
-from settlement.projections.storage.statements import StatementChunks
 from settlement.projections.storage.writes import (
     ITEM_COLUMNS,
     PAYOUT_COLUMNS,
     WRITES,
     Append,
-    Staged,
 )
 
 Rows = list[tuple[Any, ...]]
@@ -49,8 +47,7 @@ _ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 # vacuumed, so the pages the deletes leave are used again (autovacuum never looks
 # at temporary tables; without it they grow, and every read of them with them).
 STAGING_VACUUM_EVERY_WRITES = 64
-_STAGING_TABLES = [t for w in WRITES
-                   if isinstance(w, Staged | StatementChunks) and (t := w.staging_table)]
+_STAGING_TABLES = [t for w in WRITES if (t := w.staging_table)]
 
 
 @dataclass(frozen=True)
@@ -231,8 +228,7 @@ class Store:
                         staged = cast(tuple[sql.Composed, sql.Composed], statement)
                         write.load(cur, staged, table_rows)
                         upserts.append(staged[1])
-                        if isinstance(write, Staged | StatementChunks) and (
-                                table := write.staging_table):
+                        if table := write.staging_table:
                             filled.append(table)
                 if n == 0:
                     failpoints.hit("project.mid_batch")

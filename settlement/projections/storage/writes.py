@@ -113,6 +113,11 @@ class Append:
         return sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY)").format(
             sql.Identifier(schema), sql.Identifier(self.table), _names(self.columns))
 
+    @property
+    def staging_table(self) -> None:
+        """Straight into the table: no staging table."""
+        return None
+
     def run(self, cur: Cursor[Any], statement: sql.Composed, rows: list[tuple[Any, ...]]) -> None:
         set_json_dumps(orjson.dumps, cur)  # JSON columns take the event data as it is
         with cur.copy(statement) as copy:
