@@ -419,9 +419,12 @@ class Ingestor:
                 self.log.warning("ingest.dead_letter", topic=item.record.topic,
                                  partition=item.record.partition, offset=item.record.offset,
                                  code=item.error.code)
-        origin = {d.command.command_id: d.record for d in decoded if d.command is not None}
-        for outcome in outcomes:
-            if outcome.status == REJECTED and outcome.error is not None:
+        # Most batches reject nothing: their records are mapped by command id only if needed.
+        rejected = [o for o in outcomes if o.status == REJECTED]
+        origin = ({d.command.command_id: d.record for d in decoded if d.command is not None}
+                  if rejected else {})
+        for outcome in rejected:
+            if outcome.error is not None:
                 record = origin[outcome.command.command_id]
                 sends.append(await producer.send(
                     self.topics.rejections, key=record.key,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -23,7 +23,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 
 from settlement.ledger.chain import GENESIS, ChainedEvent, chain
 from settlement.store.files import PayoutFile, files_table
@@ -75,26 +75,28 @@ class SettlementRecorder(PostgresApplicationRecorder):
                 "partition integer NOT NULL, next_offset bigint NOT NULL, "
                 "PRIMARY KEY (consumer, topic, partition))").format(schema, self.positions_table),
         ]
+        # The statements of every batch are rendered to text once (`as_string`): a
+        # composed statement is rendered again by psycopg at every execution.
         # COPY, not executemany (a thousand queued statements in psycopg's pipeline
         # mode can deadlock on full socket buffers) nor arrays (psycopg dumps them
         # in Python: COPY's rows are written in C, twice as fast per batch, measured).
         self._copy_commands = SQL(
             "COPY {}.{} (command_id, digest, job_id, outcome) FROM STDIN (FORMAT BINARY)"
-        ).format(schema, self.commands_table)
+        ).format(schema, self.commands_table).as_string(None)
         self._select_commands = SQL(
             "SELECT command_id, digest, job_id, outcome FROM {}.{} WHERE command_id = ANY(%b)"
-        ).format(schema, self.commands_table)
+        ).format(schema, self.commands_table).as_string(None)
         self._upsert_position = SQL(
             "INSERT INTO {0}.{1} AS p (consumer, topic, partition, next_offset) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (consumer, topic, partition) "
             "DO UPDATE SET next_offset = EXCLUDED.next_offset WHERE p.next_offset = %s "
             "RETURNING next_offset"
-        ).format(schema, self.positions_table)
+        ).format(schema, self.positions_table).as_string(None)
         self._insert_arrays = SQL(
             "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id"
-        ).format(schema, Identifier(events_table_name))
+        ).format(schema, Identifier(events_table_name)).as_string(None)
         self._select_events_of = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {}.{} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
@@ -103,12 +105,17 @@ class SettlementRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(
             SQL("CREATE TABLE IF NOT EXISTS {}.{} (position bigint PRIMARY KEY, "
                 "hash text NOT NULL, prev_hash text NOT NULL)").format(schema, self.chain_table))
-        self._last_hash = SQL("SELECT hash FROM {}.{} ORDER BY position DESC LIMIT 1").format(
+        last_hash = SQL("SELECT hash FROM {}.{} ORDER BY position DESC LIMIT 1").format(
             schema, self.chain_table)
+        lock_and_notify = [*self.lock_table_statements,  # eventsourcing's, then its NOTIFY
+                           SQL("NOTIFY {}").format(Identifier(self.channel_name))]
+        assert all(isinstance(s, Composable) for s in lock_and_notify), lock_and_notify
+        self._lock_and_last_hash = "; ".join(
+            cast(Composable, s).as_string(None) for s in [*lock_and_notify, last_hash])
         self._insert_chain = SQL(
             "INSERT INTO {}.{} (position, hash, prev_hash) "
             "SELECT * FROM unnest(%b::bigint[], %b::text[], %b::text[])"
-        ).format(schema, self.chain_table)
+        ).format(schema, self.chain_table).as_string(None)
         # The first `limit` positions after `after` on either side are among the first
         # `limit` of each table: each side is cut by its own index first (a join over
         # `coalesce(...) > after` read both tables from their first row, every page).
@@ -189,19 +196,30 @@ class SettlementRecorder(PostgresApplicationRecorder):
                 self._insert_events(curs, stored_events, **kwargs)
                 if not stored_events:
                     return []
+                prev = self._lock_for_events(curs)
                 self._insert_stored_events(curs, stored_events, **kwargs)
                 ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
                 assert ids is not None, "an application recorder returns the new positions"
-                self._extend_chain(curs, stored_events, ids)
+                self._extend_chain(curs, stored_events, ids, prev)
                 return ids
 
-    def _extend_chain(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
-                      ids: Sequence[int]) -> None:
-        """Hash the new events onto the chain, in the same transaction. The events table
-        is locked until commit, so no other writer can interleave positions."""
-        curs.execute(self._last_hash)
+    def _lock_for_events(self, curs: Cursor[DictRow]) -> str:
+        """eventsourcing's lock timeout, table lock and notification, then the chain's
+        last hash, as one query (simple protocol: no parameters): one round trip where
+        these were four, each with the client's and the server's per-statement work
+        (at the live pipeline's batches of ~50 records, a large part of a batch's cost).
+        The last hash is read under the lock, so no other writer can extend the chain
+        before this transaction commits."""
+        curs.execute(self._lock_and_last_hash)
+        while curs.nextset():
+            pass  # the last statement's result: the chain's last hash
         row = curs.fetchone()
-        prev = row["hash"] if row else GENESIS
+        return row["hash"] if row else GENESIS
+
+    def _extend_chain(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+                      ids: Sequence[int], prev: str) -> None:
+        """Hash the new events onto the chain after `prev`, in the same transaction. The
+        events table is locked until commit, so no other writer can interleave positions."""
         links = list(chain(prev, (
             ChainedEvent(n, _uuid(e.originator_id), e.originator_version, e.topic, e.state)
             for n, e in sorted(zip(ids, stored_events, strict=True), key=lambda p: p[0]))))
@@ -222,9 +240,8 @@ class SettlementRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:
         """Parallel arrays sent in binary: eventsourcing's array of a composite type is
-        dumped as text, which cost a third of a batch's time (profiled)."""
-        self._lock_table(curs)
-        self._notify_channel(curs)
+        dumped as text, which cost a third of a batch's time (profiled). The table is
+        locked and the channel notified by `_lock_for_events` before."""
         columns = ([e.originator_id for e in stored_events],
                    [e.originator_version for e in stored_events],
                    [e.topic for e in stored_events], [e.state for e in stored_events])
@@ -257,7 +274,8 @@ class SettlementRecorder(PostgresApplicationRecorder):
     def select_commands(self, command_ids: Sequence[str]) -> dict[str, CommandRecord]:
         if not command_ids:
             return {}
-        with self.datastore.transaction(commit=False) as curs:
+        # One statement on the autocommit connection: no BEGIN and ROLLBACK round trips.
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._select_commands, (list(command_ids),), prepare=True, binary=True)
             return {r["command_id"]: CommandRecord(r["command_id"], r["digest"], r["job_id"],
                                                    r["outcome"]) for r in curs.fetchall()}

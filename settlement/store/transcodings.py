@@ -57,6 +57,12 @@ class MoneyAsDict(Transcoding):
         return Money(Decimal(data["amount"]), data["currency"])
 
 
+def _money_envelope(obj: Money) -> dict[str, Any]:
+    """What the transcoder writes for a `Money` (`MoneyAsDict` in its envelope)."""
+    return {"_type_": MoneyAsDict.name,
+            "_data_": {"amount": str(obj.amount), "currency": obj.currency.code}}
+
+
 class LibraryMoneyAsDict(MoneyAsDict):
     """py-moneyed's own `Money` (a caller may pass one in), stored alike; it reads
     back as ours."""
@@ -73,7 +79,14 @@ class DataclassAsDict(Transcoding):
         self._fields = [f.name for f in dataclasses.fields(type_)]
 
     def encode(self, obj: Any) -> dict[str, Any]:
-        return {name: getattr(obj, name) for name in self._fields}
+        # A field holding our `Money` gets its envelope here, as the transcoder would
+        # write it: the same bytes without a call back from orjson per amount (the
+        # postings and movements of every event hold several).
+        encoded = {}
+        for name in self._fields:
+            value = getattr(obj, name)
+            encoded[name] = _money_envelope(value) if type(value) is Money else value
+        return encoded
 
     def decode(self, data: dict[str, Any]) -> Any:
         return self.type(**data)

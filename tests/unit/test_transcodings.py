@@ -134,6 +134,35 @@ def test_orjson_transcoder_writes_the_bytes_of_the_json_transcoder(
         assert fast.decode(fast.encode(state)) == state
 
 
+# Bytes written by the code before amounts inside values were enveloped by the value's
+# own transcoding (no call back per amount): stored events must not change. The
+# second value holds the library's `Money` (a caller may pass one), not ours.
+STORED_VALUES = [
+    (Posting("liabilities:escrow:job-42", "debit", Money(Decimal("0.05"), "USD")),
+     b'{"_type_":"posting","_data_":{"account":"liabilities:escrow:job-42","side":"debit",'
+     b'"amount":{"_type_":"money","_data_":{"amount":"0.05","currency":"USD"}}}}'),
+    (Posting("a", "credit", moneyed.Money(Decimal("3"), "JPY")),  # type: ignore[arg-type]
+     b'{"_type_":"posting","_data_":{"account":"a","side":"credit",'
+     b'"amount":{"_type_":"money","_data_":{"amount":"3","currency":"JPY"}}}}'),
+    (Release("m1", "w-7", jpy(110_000), jpy(21_000), jpy(2_100), jpy(10_210), jpy(76_690)),
+     b'{"_type_":"release","_data_":{"item_id":"m1","worker_id":"w-7",'
+     b'"gross":{"_type_":"money","_data_":{"amount":"110000","currency":"JPY"}},'
+     b'"fee":{"_type_":"money","_data_":{"amount":"21000","currency":"JPY"}},'
+     b'"fee_tax":{"_type_":"money","_data_":{"amount":"2100","currency":"JPY"}},'
+     b'"withholding":{"_type_":"money","_data_":{"amount":"10210","currency":"JPY"}},'
+     b'"net":{"_type_":"money","_data_":{"amount":"76690","currency":"JPY"}}}}'),
+]
+
+
+@pytest.mark.parametrize(("value", "stored"), STORED_VALUES,
+                         ids=["posting", "posting_library_money", "release"])
+def test_values_holding_amounts_are_stored_as_before(
+    transcoder: JSONTranscoder, value: object, stored: bytes
+) -> None:
+    assert orjson_transcoder().encode(value) == stored
+    assert transcoder.encode(value) == stored
+
+
 @pytest.mark.parametrize("value", [
     {"big": 2**70},  # beyond orjson's 64-bit integers
     {"rate": Decimal("0.165"), "at": datetime(2026, 11, 26, tzinfo=UTC)},
