@@ -37,6 +37,7 @@ from settlement.projections.storage.writes import (
     PAYOUT_COLUMNS,
     WRITES,
     Append,
+    Summed,
 )
 
 Rows = list[tuple[Any, ...]]
@@ -210,12 +211,12 @@ class Store:
         tables and the staging tables' emptying in one round trip."""
         if rows is None:
             rows = rows_of(changes)
-        upserts = []
+        upserts: list[tuple[sql.Composed, list[list[Any]] | None]] = []
         filled: list[sql.Identifier] = []
         with self.conn.cursor(row_factory=tuple_row) as cur:
             if not self._staged:
                 for write in WRITES:
-                    if not isinstance(write, Append):
+                    if not isinstance(write, Append | Summed):
                         cur.execute(write.stage())
                 self._staged = True
             for n, ((write, statement), table_rows) in enumerate(
@@ -224,20 +225,23 @@ class Store:
                     # `statement` is what `write.statement` gives for that kind of write.
                     if isinstance(write, Append):
                         write.run(cur, cast(sql.Composed, statement), table_rows)
+                    elif isinstance(write, Summed):
+                        upserts.append((cast(sql.Composed, statement),
+                                        write.parameters(table_rows)))
                     else:
                         staged = cast(tuple[sql.Composed, sql.Composed], statement)
                         write.load(cur, staged, table_rows)
-                        upserts.append(staged[1])
+                        upserts.append((staged[1], None))
                         if table := write.staging_table:
                             filled.append(table)
                 if n == 0:
                     failpoints.hit("project.mid_batch")
         self._writes_since_vacuum += 1
-        emptying = [sql.SQL("DELETE FROM {}").format(table) for table in filled]
+        emptying = [(sql.SQL("DELETE FROM {}").format(table), None) for table in filled]
         # In the order of WRITES (balance rows first, `paid_out` last).
         with self.conn.pipeline():
-            for statement in [*upserts, *emptying]:
-                self.conn.execute(statement, prepare=True)
+            for statement, parameters in [*upserts, *emptying]:
+                self.conn.execute(statement, parameters, prepare=True)
 
     @contextmanager
     def _transaction(self, projector: str,

@@ -24,22 +24,24 @@ a row or two, not every matching row, whatever the size of the data.
   `overdue` depends on the instant asked about, so it is not kept here: the API
   sums it over the open claims past their deadline (a partial index).
 
-The live projector keeps them in the transaction that writes the rows (`writes`,
-from the batch's staging tables: the balance deltas, the receivables before and
-after the upsert, the `paid_out` flags before they flip), adding deltas in key
-order after the rows themselves, so two projectors lock summary rows in one
-order. A bulk rebuild and the 2 → 3 migration `fill` them from the rows once;
-the rebuild/live digests compare both ways. A sum keeps the decimals a sum over
-the rows would print with (the answers do not change, only their cost): a
-balance total is a sum of the same deltas as the balance rows it sums; a
-receivable total counts the rows that put a value with decimals into it
-(`<sum>_n`) and is rounded to the currency's places while there is one, to none
-when there is not (a sum of `0`s).
+The live projector keeps them in the transaction that writes the rows (`writes`:
+the balance totals from the batch's balance deltas, summed per prefix here,
+`prefix_sums`; the receivable totals from the batch's staging tables, the
+receivables before and after the upsert and the `paid_out` flags before they
+flip), adding deltas in key order after the rows themselves, so two projectors
+lock summary rows in one order. A bulk rebuild and the 2 → 3 migration `fill`
+them from the rows once; the rebuild/live digests compare both ways. A sum
+keeps the decimals a sum over the rows would print with (the answers do not
+change, only their cost): a balance total is a sum of the same deltas as the
+balance rows it sums; a receivable total counts the rows that put a value with
+decimals into it (`<sum>_n`) and is rounded to the currency's places while there
+is one, to none when there is not (a sum of `0`s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -122,18 +124,24 @@ _DAY_SUMS = ("SELECT account, currency, " + ENTRY_DAY + " AS day, "
              "FROM {schema}.ledger_entries GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
 
 
-def _contributions(alias: str, sign: str, paid: str) -> str:
-    """A receivable row's contribution to its totals (signed), one row per scope:
-    each sum with the count of rows that put a value with decimals into it."""
+def _contribution_columns(alias: str, sign: str, paid: str) -> str:
+    """A receivable row's contribution to each of its totals (signed): each sum with
+    the count of rows that put a value with decimals into it."""
     r = alias
     values = (("protected", f"{r}.protected", f"{r}.amount"),
               ("unprotected", f"NOT {r}.protected", f"{r}.amount"),
               ("payable", f"{r}.state = ANY({_PAYABLE}) AND NOT {paid}", f"{r}.net"))
-    columns = ", ".join(
+    return ", ".join(
         f"CASE WHEN {when} THEN {sign}{value} ELSE 0 END AS {name}, "
         f"CASE WHEN {when} AND scale({value}) > 0 THEN {sign}1 ELSE 0 END AS {name}_n"
         for name, when, value in values)
-    return (f"SELECT {r}.currency, k.scope, k.party_id, {sign}1 AS rows, {columns} "
+
+
+def _contributions(alias: str, sign: str, paid: str) -> str:
+    """A receivable row's contribution to its totals (signed), one row per scope."""
+    r = alias
+    return (f"SELECT {r}.currency, k.scope, k.party_id, {sign}1 AS rows, "
+            f"{_contribution_columns(r, sign, paid)} "
             f"FROM {{rows}}, LATERAL (VALUES ('all', ''), ('worker', {r}.worker_id), "
             f"('client', {r}.client_id)) AS k(scope, party_id) WHERE k.party_id IS NOT NULL")
 
@@ -169,49 +177,82 @@ def fill_statements() -> Sequence[str]:
     )
 
 
-# The live projector's statements (run after the staging tables are loaded) -------
+# The live projector's balance totals: summed here from the batch's balance and
+# day deltas (the rows `writes` stages for `balances` and `balance_days`), a row per
+# prefix (and day) added by one statement. Summed by PostgreSQL instead, expanding
+# every staged row into its prefixes, they cost the projector's backend ~30 µs per
+# event (docs/benchmarks.md, issue 21 item 2).
 
-def balance_totals_update(schema: str) -> sql.Composed:
-    """The batch's balance deltas (`stage_balances`) added to the totals."""
-    return sql.SQL(
-        "INSERT INTO {s}.balance_totals AS t " + _balance_sums("stage_balances")
-        + " ON CONFLICT (currency, prefix) DO UPDATE SET "
-        "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits, "
-        "balance = t.balance + EXCLUDED.balance").format(s=sql.Identifier(schema))
+def prefixes(account: str) -> list[str]:
+    """The `balance_totals` prefixes an account is summed into: '' and each
+    prefix of it that ends at a ':' (as `_PREFIXES` expands it)."""
+    found = [""]
+    end = account.find(":")
+    while end >= 0:
+        found.append(account[:end + 1])
+        end = account.find(":", end + 1)
+    return found
 
 
-def balance_total_days_update(schema: str) -> sql.Composed:
-    """The batch's day sums per account (`stage_balance_days`) added to the day
-    sums per prefix."""
-    return sql.SQL(
-        "INSERT INTO {s}.balance_total_days AS t " + _balance_sums("stage_balance_days", True)
-        + " ON CONFLICT (currency, prefix, day) DO UPDATE SET "
-        "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits, "
-        "balance = t.balance + EXCLUDED.balance").format(s=sql.Identifier(schema))
+def natural(account: str, debits: Decimal, credits: Decimal) -> Decimal:
+    """`NATURAL` of one row."""
+    if account.startswith(("assets:", "expenses:")):
+        return debits - credits
+    return credits - debits
+
+
+def prefix_sums(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows (account, currency, *keys, debits, credits) summed per (currency, prefix,
+    *keys): (currency, prefix, *keys, debits, credits, balance), as `_balance_sums`
+    sums them (a numeric sum keeps the largest scale of its terms, as Decimal's does)."""
+    sums: dict[tuple[Any, ...], list[Decimal]] = {}
+    for account, currency, *keys, debits, credits in rows:
+        balance = natural(account, debits, credits)
+        for prefix in prefixes(account):
+            key = (currency, prefix, *keys)
+            total = sums.get(key)
+            if total is None:
+                sums[key] = [debits, credits, balance]
+            else:
+                total[0] += debits
+                total[1] += credits
+                total[2] += balance
+    return [(*key, *total) for key, total in sums.items()]
 
 
 DELTAS = sql.Identifier("stage_receivable_deltas")
 
 
 def deltas_stage() -> sql.Composed:
-    """This connection's table of receivable total deltas (emptied by the transaction
-    that fills it, `Store.write`)."""
+    """This connection's table of receivable total deltas, one row per receivable
+    changed (its contribution to each of its scopes' totals, less the stored row's
+    in a row of its own), emptied by the transaction that fills it (`Store.write`).
+    A row per scope instead (four a receivable) cost twice the server's CPU."""
     return sql.SQL(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS {} (currency text, scope text, party_id text, "
-        "rows bigint, protected numeric, protected_n bigint, unprotected numeric, "
-        "unprotected_n bigint, payable numeric, payable_n bigint) "
+        "CREATE TEMPORARY TABLE IF NOT EXISTS {} (currency text, worker_id text, "
+        "client_id text, rows bigint, protected numeric, protected_n bigint, "
+        "unprotected numeric, unprotected_n bigint, payable numeric, payable_n bigint) "
         "ON COMMIT PRESERVE ROWS").format(DELTAS)
+
+
+def _changes(alias: str, sign: str, paid: str) -> str:
+    """A receivable row's contribution to its totals (signed), in one row (`DELTAS`)."""
+    r = alias
+    return (f"SELECT {r}.currency, {r}.worker_id, {r}.client_id, {sign}1 AS rows, "
+            f"{_contribution_columns(r, sign, paid)} FROM {{rows}}")
 
 
 def receivable_deltas(schema: str) -> sql.Composed:
     """Before the receivables upsert: each staged row's contribution less the stored
     row's (whose `paid_out` the upsert keeps)."""
-    new = _contributions("n", "", "coalesce(o.paid_out, false)").format(
-        rows="stage_receivables AS n LEFT JOIN {s}.receivables AS o "
-             "ON o.job_id = n.job_id AND o.item_id = n.item_id")
-    old = _contributions("o", "-", "o.paid_out").format(
-        rows="{s}.receivables AS o JOIN stage_receivables AS n "
-             "ON o.job_id = n.job_id AND o.item_id = n.item_id")
+    # OFFSET 0: each staged row's stored row read by its key (an index probe). As a
+    # join, the planner, which cannot tell how many rows a temporary table holds,
+    # hashed every stored receivable each batch (a scan growing with the table).
+    stored = ("LATERAL (SELECT * FROM {s}.receivables AS o WHERE o.job_id = n.job_id "
+              "AND o.item_id = n.item_id OFFSET 0) AS o")
+    new = _changes("n", "", "coalesce(o.paid_out, false)").format(
+        rows=f"stage_receivables AS n LEFT JOIN {stored} ON true")
+    old = _changes("o", "-", "o.paid_out").format(rows=f"stage_receivables AS n, {stored}")
     return sql.SQL(f"INSERT INTO {{d}} {new} UNION ALL {old}").format(
         d=DELTAS, s=sql.Identifier(schema))
 
@@ -220,15 +261,25 @@ def paid_out_deltas(schema: str, paid: sql.Composable) -> sql.Composed:
     """Before `PaidOut` flips `paid_out` to `paid` (its expression over r): the
     payable net of released claims that become paid out (−) or unpaid again (+)."""
     return sql.SQL(
-        "INSERT INTO {d} SELECT r.currency, k.scope, k.party_id, 0, 0, 0, 0, 0, "
+        "INSERT INTO {d} SELECT r.currency, r.worker_id, r.client_id, 0, 0, 0, 0, 0, "
         "CASE WHEN {paid} THEN -r.net ELSE r.net END, "
         "CASE WHEN scale(r.net) = 0 THEN 0 WHEN {paid} THEN -1 ELSE 1 END "
         "FROM {s}.receivables AS r JOIN (SELECT DISTINCT job_id, item_id "
-        "FROM stage_paid_out) AS u ON r.job_id = u.job_id AND r.item_id = u.item_id, "
-        "LATERAL (VALUES ('all', ''), ('worker', r.worker_id), ('client', r.client_id)) "
-        "AS k(scope, party_id) WHERE k.party_id IS NOT NULL AND r.state = ANY({payable}) "
-        "AND r.paid_out IS DISTINCT FROM {paid}").format(
+        "FROM stage_paid_out) AS u ON r.job_id = u.job_id AND r.item_id = u.item_id "
+        "WHERE r.state = ANY({payable}) AND r.paid_out IS DISTINCT FROM {paid}").format(
             d=DELTAS, s=sql.Identifier(schema), paid=paid, payable=sql.SQL(_PAYABLE))
+
+
+# The deltas summed per scope ('all', and each worker and client that is not null),
+# as `_RECEIVABLE_SUMS` sums `_contributions`' rows.
+_SCOPED_SUMS = (
+    "SELECT currency, CASE WHEN GROUPING(worker_id) = 0 THEN 'worker' "
+    "WHEN GROUPING(client_id) = 0 THEN 'client' ELSE 'all' END AS scope, "
+    "coalesce(worker_id, client_id, '') AS party_id, sum(rows) AS rows, "
+    + ", ".join(f"sum({n}) AS {n}, sum({n}_n) AS {n}_n" for n in _SUMMED)
+    + " FROM {d} GROUP BY GROUPING SETS ((currency), (currency, worker_id), "
+    "(currency, client_id)) HAVING (GROUPING(worker_id) = 1 OR worker_id IS NOT NULL) "
+    "AND (GROUPING(client_id) = 1 OR client_id IS NOT NULL) ORDER BY 1, 2, 3")
 
 
 def receivable_totals_update(schema: str) -> tuple[sql.Composed, sql.Composed]:
@@ -242,13 +293,14 @@ def receivable_totals_update(schema: str) -> tuple[sql.Composed, sql.Composed]:
         f"THEN greatest(scale(t.{n}), scale(EXCLUDED.{n})) ELSE 0 END), "
         f"{n}_n = t.{n}_n + EXCLUDED.{n}_n" for n in _SUMMED)
     add = sql.SQL(
-        "INSERT INTO {s}.receivable_totals AS t " + _RECEIVABLE_SUMS.format("SELECT * FROM {d}")
+        "INSERT INTO {s}.receivable_totals AS t " + _SCOPED_SUMS
         + " ON CONFLICT (currency, scope, party_id) DO UPDATE SET rows = t.rows + EXCLUDED.rows, "
         + assign).format(s=s, d=DELTAS)
     empty = sql.SQL(
-        "DELETE FROM {s}.receivable_totals AS t USING (SELECT DISTINCT currency, scope, "
-        "party_id FROM {d}) AS k WHERE t.currency = k.currency AND t.scope = k.scope "
-        "AND t.party_id = k.party_id AND t.rows = 0").format(s=s, d=DELTAS)
+        "DELETE FROM {s}.receivable_totals AS t USING (SELECT DISTINCT d.currency, k.scope, "
+        "k.party_id FROM {d} AS d, LATERAL (VALUES ('all', ''), ('worker', d.worker_id), "
+        "('client', d.client_id)) AS k(scope, party_id)) AS k WHERE t.currency = k.currency "
+        "AND t.scope = k.scope AND t.party_id = k.party_id AND t.rows = 0").format(s=s, d=DELTAS)
     return add, empty
 
 

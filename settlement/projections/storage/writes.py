@@ -393,6 +393,54 @@ _ALWAYS: list[tuple[Any, ...]] = [()]  # a Derived statement runs with every bat
 
 
 @dataclass(frozen=True)
+class Summed:
+    """Sums made from the batch's rows here (`summaries.prefix_sums`) added to a
+    summary table by one INSERT … SELECT FROM unnest(…) in key order, its columns
+    as array parameters: a few rows a batch, so no staging table and no COPY (the
+    statement goes in the upserts' round trip)."""
+
+    table: str
+    columns: Sequence[Column]
+    key: Sequence[str]
+    rows: Rows
+
+    @property
+    def staging_table(self) -> None:
+        return None
+
+    def statement(self, schema: str) -> sql.Composed:
+        names = _names(self.columns)
+        arrays = sql.SQL(", ").join(sql.SQL(f"%s::{type_}[]") for _, type_ in self.columns)
+        added = sql.SQL(", ").join(
+            sql.SQL("{0} = t.{0} + EXCLUDED.{0}").format(sql.Identifier(name))
+            for name, _ in self.columns if name not in self.key)
+        key = sql.SQL(", ").join(map(sql.Identifier, self.key))
+        # In key order, as the upserts from staging tables: one order of locks.
+        return sql.SQL("INSERT INTO {}.{} AS t ({}) SELECT * FROM unnest({}) AS u ({}) "
+                       "ORDER BY {} ON CONFLICT ({}) DO UPDATE SET {}").format(
+            sql.Identifier(schema), sql.Identifier(self.table), names, arrays, names, key,
+            key, added)
+
+    @staticmethod
+    def parameters(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+        """The rows as one array per column."""
+        return [list(column) for column in zip(*rows, strict=True)]
+
+
+TOTAL_COLUMNS = [("currency", "text"), ("prefix", "text"), ("debits", "numeric"),
+                 ("credits", "numeric"), ("balance", "numeric")]
+TOTAL_DAY_COLUMNS = [*TOTAL_COLUMNS[:2], ("day", "date"), *TOTAL_COLUMNS[2:]]
+
+
+def _totals(changes: Changes) -> list[tuple[Any, ...]]:
+    return summaries.prefix_sums(_balances(changes))
+
+
+def _total_days(changes: Changes) -> list[tuple[Any, ...]]:
+    return summaries.prefix_sums(_days(changes))
+
+
+@dataclass(frozen=True)
 class PaidOut(Staged):
     """Recompute `receivables.paid_out` of the batch's payable or paid-out items from
     `payout_items` (a worker payout not failed nor returned), after both are written:
@@ -427,14 +475,15 @@ class PaidOut(Staged):
 # writers never deadlock), then the rest.
 # Summary rows (`summaries`) after the rows they sum, in one order of tables and of
 # keys in each, so writers lock them in one order too.
-WRITES: tuple[Append | Upsert | PaidOut | Derived | StatementChunks, ...] = (
+WRITES: tuple[Append | Upsert | PaidOut | Derived | Summed | StatementChunks, ...] = (
     Append("ledger_entries", ENTRY_COLUMNS, _entries),
     Upsert("balances", BALANCE_COLUMNS, ("account", "currency"), _balances,
            "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
-    Derived("balance_totals", summaries.balance_totals_update),
+    Summed("balance_totals", TOTAL_COLUMNS, ("currency", "prefix"), _totals),
     Upsert("balance_days", DAY_COLUMNS, ("account", "currency", "day"), _days,
            "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
-    Derived("balance_total_days", summaries.balance_total_days_update),
+    Summed("balance_total_days", TOTAL_DAY_COLUMNS, ("currency", "prefix", "day"),
+           _total_days),
     Upsert("balance_blocks", BLOCK_COLUMNS, ("account", "currency", "block"), _blocks,
            "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
     Append("audit_log", AUDIT_COLUMNS, _audit),
