@@ -17,11 +17,18 @@ from settlement.projections.model.envelope import Event
 from settlement.projections.model.errors import VersionGap
 from settlement.projections.model.escrows import EscrowRow, ItemRow, escrow_row, item_row
 from settlement.projections.model.fastinit import fast_init
-from settlement.projections.model.invoices import InvoiceRow, invoice_row, is_invoice, number_of
-from settlement.projections.model.jobs import evolve, job_of
+from settlement.projections.model.invoices import (
+    INVOICE_EVENTS,
+    InvoiceRow,
+    invoice_row,
+    is_invoice,
+    number_of,
+)
+from settlement.projections.model.jobs import JOB_EVENTS, evolve, job_of
 from settlement.projections.model.ledger import BalanceDelta, Entry, balance_deltas, entries
 from settlement.projections.model.parties import (
     HOLD_EVENTS,
+    KEYED_EVENTS,
     PARTY_EVENTS,
     HoldRow,
     PartyRow,
@@ -32,6 +39,7 @@ from settlement.projections.model.parties import (
     run_row,
 )
 from settlement.projections.model.payouts import (
+    EVENT_STATUS,
     WORKER,
     PayoutItemRow,
     PayoutView,
@@ -48,6 +56,7 @@ from settlement.projections.model.receivables import (
     receivable,
 )
 from settlement.projections.model.reconciliation import (
+    BANK_FEE,
     STATEMENT_EVENTS,
     BankFeeRow,
     DecisionRow,
@@ -66,6 +75,9 @@ from settlement.projections.model.reconciliation import (
 from settlement.projections.model.views import ItemView, JobView
 
 ItemKey = tuple[str, str]  # (job_id, item_id)
+# The events of a job's own view (most of any history): `fold` takes them without
+# asking first whether each is a party's, an invoice, a bank fee or a payout's.
+_JOB_EVENTS = JOB_EVENTS - KEYED_EVENTS - INVOICE_EVENTS - {BANK_FEE} - EVENT_STATUS.keys()
 
 
 @fast_init
@@ -220,24 +232,8 @@ def fold(events: Iterable[Event], jobs: Mapping[str, JobView],
     for (job_id, item_id), item in items.items():
         known.setdefault(job_id, {})[item_id] = item
     for event in events:
-        if is_keyed(event):
-            changes.keep(event)
-            continue
-        if is_invoice(event):
-            _take_invoice(changes, event, invoices)
-            continue
-        if is_bank_fee(event):
-            _take_bank_fee(changes, event, bank_fees)
-            continue
-        if is_payout(event):
-            payout_id = payout_of(event)
-            view = payout_views.get(payout_id)
-            if view is not None and event.position <= view.position:
-                changes.duplicates += 1
-                continue
-            payout_views[payout_id] = changes.payouts[payout_id] = evolve_payout(view, event)
-            changes.entries += entries(event)
-            changes.audit.append(audit_row(event))
+        if event.name not in _JOB_EVENTS and _take_other(changes, event, payout_views, invoices,
+                                                         bank_fees):
             continue
         job_id = job_of(event)
         job_items = known.setdefault(job_id, {})
@@ -253,6 +249,29 @@ def fold(events: Iterable[Event], jobs: Mapping[str, JobView],
         changes.audit.append(result.audit)
         changes.history += result.history
     return changes
+
+
+def _take_other(changes: Changes, event: Event, payout_views: dict[str, PayoutView],
+                invoices: Collection[str], bank_fees: Collection[str]) -> bool:
+    """Take an event that is not a job's (see `fold`); False for any other."""
+    if is_keyed(event):
+        changes.keep(event)
+    elif is_invoice(event):
+        _take_invoice(changes, event, invoices)
+    elif is_bank_fee(event):
+        _take_bank_fee(changes, event, bank_fees)
+    elif is_payout(event):
+        payout_id = payout_of(event)
+        view = payout_views.get(payout_id)
+        if view is not None and event.position <= view.position:
+            changes.duplicates += 1
+            return True
+        payout_views[payout_id] = changes.payouts[payout_id] = evolve_payout(view, event)
+        changes.entries += entries(event)
+        changes.audit.append(audit_row(event))
+    else:
+        return False
+    return True
 
 
 def _take_invoice(changes: Changes, event: Event, stored: Collection[str]) -> None:
