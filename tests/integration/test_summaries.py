@@ -230,3 +230,31 @@ def test_kept_totals_equal_the_full_scans(app: SettlementApplication,
     assert index is not None and "(worker_id, job_id, item_id)" in index[0]
     assert printed(full_scan_answers(conn)) == answers
     entries_pages(conn)
+
+
+def test_a_total_whose_count_falls_to_zero_is_removed(conn: psycopg.Connection[Any]) -> None:
+    """The receivable totals' upkeep on its own: a batch's deltas (a row per
+    receivable and side) added per scope, and only the totals whose count the
+    batch took to 0 removed, each found by its key."""
+    schema.create(conn, LIVE)
+    conn.execute(summaries.deltas_stage())
+    add, empty = summaries.receivable_totals_update(LIVE)
+    zero = ", 0, 0, 0, 0, 0, 0"
+    with conn.transaction():
+        conn.execute("INSERT INTO projections.receivable_totals VALUES "
+                     f"('JPY', 'all', '', 3{zero}), ('JPY', 'worker', 'w1', 1{zero}), "
+                     f"('JPY', 'worker', 'w2', 2{zero}), ('JPY', 'client', 'c1', 3{zero})")
+    with conn.transaction():
+        # w1's receivable moves to w3; one of w2's is stored again unchanged.
+        conn.execute("INSERT INTO stage_receivable_deltas VALUES "
+                     "('JPY', 'w1', 'c1', -1, 0, 0, 0, 0, 0, 0), "
+                     "('JPY', 'w3', 'c1', 1, 0, 0, 0, 0, 0, 0), "
+                     "('JPY', 'w2', 'c1', -1, 0, 0, 0, 0, 0, 0), "
+                     "('JPY', 'w2', 'c1', 1, 0, 0, 0, 0, 0, 0)")
+        conn.execute(add)
+        conn.execute(empty)
+        conn.execute("DELETE FROM stage_receivable_deltas")
+    rows = conn.execute("SELECT scope, party_id, rows FROM projections.receivable_totals "
+                        "ORDER BY 1, 2").fetchall()
+    assert rows == [("all", "", 3), ("client", "c1", 3), ("worker", "w2", 2),
+                    ("worker", "w3", 1)]

@@ -296,11 +296,19 @@ def receivable_totals_update(schema: str) -> tuple[sql.Composed, sql.Composed]:
         "INSERT INTO {s}.receivable_totals AS t " + _SCOPED_SUMS
         + " ON CONFLICT (currency, scope, party_id) DO UPDATE SET rows = t.rows + EXCLUDED.rows, "
         + assign).format(s=s, d=DELTAS)
+    # A total's count can fall to 0 only where the batch took rows from it (its
+    # deltas' sum of `rows` negative; a key new to the table comes with a positive
+    # one), so only those keys are looked up, each by its key (OFFSET 0: a probe of
+    # the primary key, where the planner, blind to the staging table's size, scanned
+    # every total each batch), and their rows deleted by their ctid.
     empty = sql.SQL(
-        "DELETE FROM {s}.receivable_totals AS t USING (SELECT DISTINCT d.currency, k.scope, "
-        "k.party_id FROM {d} AS d, LATERAL (VALUES ('all', ''), ('worker', d.worker_id), "
-        "('client', d.client_id)) AS k(scope, party_id)) AS k WHERE t.currency = k.currency "
-        "AND t.scope = k.scope AND t.party_id = k.party_id AND t.rows = 0").format(s=s, d=DELTAS)
+        "DELETE FROM {s}.receivable_totals AS t USING (SELECT d.currency, k.scope, k.party_id "
+        "FROM {d} AS d, LATERAL (VALUES ('all', ''), ('worker', d.worker_id), "
+        "('client', d.client_id)) AS k(scope, party_id) WHERE k.party_id IS NOT NULL "
+        "GROUP BY 1, 2, 3 HAVING sum(d.rows) < 0) AS k, "
+        "LATERAL (SELECT o.ctid FROM {s}.receivable_totals AS o WHERE o.currency = k.currency "
+        "AND o.scope = k.scope AND o.party_id = k.party_id AND o.rows = 0 OFFSET 0) AS z "
+        "WHERE t.ctid = z.ctid").format(s=s, d=DELTAS)
     return add, empty
 
 
