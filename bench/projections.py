@@ -39,7 +39,8 @@ The last line is (one line)
 
 Run: `.venv/bin/python bench/projections.py` (embedded PostgreSQL and broker
 unless SETTLEMENT_DATABASE_URL / SETTLEMENT_KAFKA_BOOTSTRAP are set); smoke
-test: `--jobs 20 --seconds 2 --rate 200`.
+test: `--jobs 10 --rate 100 --seconds 1 --consumers 1`
+(`tests/integration/test_bench_projections.py`).
 """
 
 from __future__ import annotations

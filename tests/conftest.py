@@ -13,9 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from settlement.infra.broker import EmbeddedBroker
 from settlement.infra.postgres import create_database, drop_database, embedded_postgres
+
+# Hypothesis's checks of time (a deadline per example, the too-slow health check)
+# measure the machine, not the code: the suite runs four workers on two cores beside
+# real PostgreSQL and broker processes, where an example generated in milliseconds
+# alone may wait a second for a core. A test fails for what it asserts only.
+settings.register_profile("settlement", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("settlement")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
