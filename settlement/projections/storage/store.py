@@ -268,4 +268,15 @@ class Store:
 def rows_of(changes: Changes) -> list[Rows]:
     """The rows of each of `WRITES` for a batch's changes (built before `commit`, they
     can be built while the batch before is being written)."""
-    return [write.rows(changes) for write in WRITES]
+    rows: list[Rows] = []
+    for write in WRITES:
+        if isinstance(write, Summed):  # its source's rows, built once
+            rows.append(write.rows_from(rows[_SOURCES[write.table]]))
+        else:
+            rows.append(write.rows(changes))
+    return rows
+
+
+# Where in `WRITES` each summed write's source is (an earlier write: built first).
+_SOURCES = {w.table: next(n for n, s in enumerate(WRITES[:i]) if s.table == w.source)
+            for i, w in enumerate(WRITES) if isinstance(w, Summed)}

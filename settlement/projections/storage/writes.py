@@ -397,7 +397,8 @@ _ALWAYS: list[tuple[Any, ...]] = [()]  # a Derived statement runs with every bat
 
 @dataclass(frozen=True)
 class Summed:
-    """Sums made from the batch's rows here (`summaries.prefix_sums`) added to a
+    """The rows of the write on table `source` (earlier in `WRITES`) summed per prefix
+    (`summaries.prefix_sums`; `rows_of` hands them over, built once), added to a
     summary table by one INSERT … SELECT FROM unnest(…) in key order, its columns
     as array parameters: a few rows a batch, so no staging table and no COPY (the
     statement goes in the upserts' round trip)."""
@@ -405,7 +406,11 @@ class Summed:
     table: str
     columns: Sequence[Column]
     key: Sequence[str]
-    rows: Rows
+    source: str
+
+    @staticmethod
+    def rows_from(source_rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return summaries.prefix_sums(source_rows)
 
     @property
     def staging_table(self) -> None:
@@ -433,14 +438,6 @@ class Summed:
 TOTAL_COLUMNS = [("currency", "text"), ("prefix", "text"), ("debits", "numeric"),
                  ("credits", "numeric"), ("balance", "numeric")]
 TOTAL_DAY_COLUMNS = [*TOTAL_COLUMNS[:2], ("day", "date"), *TOTAL_COLUMNS[2:]]
-
-
-def _totals(changes: Changes) -> list[tuple[Any, ...]]:
-    return summaries.prefix_sums(_balances(changes))
-
-
-def _total_days(changes: Changes) -> list[tuple[Any, ...]]:
-    return summaries.prefix_sums(_days(changes))
 
 
 @dataclass(frozen=True)
@@ -482,11 +479,11 @@ WRITES: tuple[Append | Upsert | PaidOut | Derived | Summed | StatementChunks, ..
     Append("ledger_entries", ENTRY_COLUMNS, _entries),
     Upsert("balances", BALANCE_COLUMNS, ("account", "currency"), _balances,
            "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
-    Summed("balance_totals", TOTAL_COLUMNS, ("currency", "prefix"), _totals),
+    Summed("balance_totals", TOTAL_COLUMNS, ("currency", "prefix"), "balances"),
     Upsert("balance_days", DAY_COLUMNS, ("account", "currency", "day"), _days,
            "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
     Summed("balance_total_days", TOTAL_DAY_COLUMNS, ("currency", "prefix", "day"),
-           _total_days),
+           "balance_days"),
     Upsert("balance_blocks", BLOCK_COLUMNS, ("account", "currency", "block"), _blocks,
            "debits = t.debits + EXCLUDED.debits, credits = t.credits + EXCLUDED.credits"),
     Append("audit_log", AUDIT_COLUMNS, _audit),
