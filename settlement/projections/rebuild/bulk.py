@@ -72,6 +72,7 @@ from settlement.projections.storage.writes import (
     VIEW_COLUMNS,
     WRITES,
     Column,
+    Summed,
     bank_fee_rows,
     hold_rows,
     invoice_rows,
@@ -91,7 +92,10 @@ EVICT_CHUNK = 1_000
 MAX_BALANCES = 10_000
 # Where a rebuild's partial balances wait for `complete` (dropped by it).
 PARTIAL_BALANCES = "rebuild_partial_balances"
-_BY_TABLE = {write.table: write for write in WRITES if hasattr(write, "columns")}
+# The writes whose rows a rebuild builds as `Store` does (a summed write's come from
+# another's rows; the rebuild fills the summaries from the tables, `summaries.fill`).
+_BY_TABLE = {write.table: write for write in WRITES
+             if hasattr(write, "columns") and not isinstance(write, Summed)}
 # Rows per job that `Store` keeps under the job's key (read back on a reappearance).
 _PER_JOB = ("job_views", "escrows", "escrow_items", "receivables")
 
