@@ -19,6 +19,11 @@ _JOIN_WAIT_S = 5.0
 # A batch under size_max // SMALL_BATCH_DIVISOR waits for more (`linger_s`); a larger
 # one means events are arriving faster than a linger would add much to.
 SMALL_BATCH_DIVISOR = 4
+# eventsourcing's subscription reads the log again only when a NOTIFY arrives, and it
+# LISTENs on a thread of its own that may run after its first read: a commit between
+# the two is never announced (a relay started under load beside a writer stalled
+# with events waiting). So a follower with nothing new for this long has it read again.
+NUDGE_AFTER_S = 1.0
 
 
 class Follower:
@@ -27,6 +32,9 @@ class Follower:
         self._queue: queue.Queue[Notification] = queue.Queue(maxsize=queue_max)
         self._closing = threading.Event()
         self._error: BaseException | None = None
+        self._notified: threading.Event | None = getattr(
+            self._subscription, "_has_been_notified", None)
+        self._quiet_since = time.monotonic()
         self._thread = threading.Thread(target=self._pump, name=f"relay-follow-{after}",
                                         daemon=True)
         self._thread.start()
@@ -52,7 +60,12 @@ class Follower:
         except queue.Empty:
             if self._error is not None:
                 raise self._error from None
+            if self._notified is not None and \
+                    time.monotonic() - self._quiet_since >= NUDGE_AFTER_S:
+                self._quiet_since = time.monotonic()
+                self._notified.set()  # read the log again (see NUDGE_AFTER_S)
             return []
+        self._quiet_since = time.monotonic()
         self._drain(batch, size_max)
         if len(batch) < size_max // SMALL_BATCH_DIVISOR and linger_s > 0 and \
                 not self._closing.is_set():
