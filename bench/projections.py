@@ -30,16 +30,24 @@
    run in this process, and the probe's backend is skipped (the broker's work
    for the load generator's produce requests is in: a marketplace's records
    arrive that way). A broker or PostgreSQL on another machine is left out and
-   named as not measured.
+   named as not measured. Then the p50 and p99 of the records published in each
+   second of the load: whether the latency holds as the run goes on.
+3. Backlog (`--backlog`, default 30,000 records; 0 skips it): the same pipeline on
+   a fresh database and topics, handed the records all at once, and the CPU of its
+   processes from then until the last record's events are in the projections: the
+   CPU per record at the largest batches each stage takes, which no batching goes
+   below (`cpu_us_per_record_backlog`).
 
 The last line is (one line)
 
     RESULT projector_events_per_s=<n> baseline_events_per_s=<n> e2e_p50_ms=<n>
-           e2e_p99_ms=<n> cpu_us_per_record=<n>
+           e2e_p99_ms=<n> cpu_us_per_record=<n> cpu_us_per_record_backlog=<n>
+
+(without the last field when `--backlog 0`).
 
 Run: `.venv/bin/python bench/projections.py` (embedded PostgreSQL and broker
 unless SETTLEMENT_DATABASE_URL / SETTLEMENT_KAFKA_BOOTSTRAP are set); smoke
-test: `--jobs 10 --rate 100 --seconds 1 --consumers 1`
+test: `--jobs 10 --rate 100 --seconds 1 --consumers 1 --backlog 40`
 (`tests/integration/test_bench_projections.py`).
 """
 
@@ -88,6 +96,8 @@ POLL_S = 0.01  # how often the latency probe looks at the projections (adds ≤ 
 TICK_S = 0.005  # the load generator hands records over this often (its producer lingers 5 ms)
 READY_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 120.0
+DRAIN_POLL_S = 0.05  # how often a backlog's end is looked for
+BACKLOG_RATE = 1e9  # records/s: the whole backlog is handed to the producer at once
 
 
 # Throughput ---------------------------------------------------------------------------
@@ -254,9 +264,12 @@ async def watch(conn: psycopg.AsyncConnection[Any], expect: set[str],
 
 
 async def measure_latency(url: str, bootstrap: str, topics: Topics, records: list[dict[str, Any]],
-                          rate: float, services: dict[str, int]) -> tuple[list[float], Cpu]:
-    """The latency of every record but a first (warm-up) one, and the CPU the
-    pipeline's processes spent while the others were published."""
+                          rate: float, services: dict[str, int],
+                          drain: bool = False) -> tuple[list[tuple[float, float]], Cpu]:
+    """(publication time from the load's start in s, latency in ms) of every record
+    but a first (warm-up) one, by publication, and the CPU the pipeline's processes
+    spent while the others were published; with `drain`, until the last of them was
+    visible (a backlog: the CPU per record at the largest batches)."""
     published: dict[str, float] = {}
     visible: dict[str, float] = {}
     # The probe's connection: its backend is the benchmark's, left out of the CPU.
@@ -272,11 +285,14 @@ async def measure_latency(url: str, bootstrap: str, topics: Topics, records: lis
         published.clear()
         probe = conn.info.backend_pid
         roots, missing = pipeline(services, bootstrap, probe)
-        watcher = asyncio.create_task(watch(
-            conn, {r["id"] for r in measured}, visible,
-            time.perf_counter() + len(measured) / rate + DRAIN_TIMEOUT_S))
+        deadline = time.perf_counter() + len(measured) / rate + DRAIN_TIMEOUT_S
+        watcher = asyncio.create_task(
+            drained(conn, len(records), deadline) if drain
+            else watch(conn, {r["id"] for r in measured}, visible, deadline))
         before, started = await asyncio.to_thread(cpu.Snapshot), time.perf_counter()
         await offer_load(bootstrap, topics.jobs, measured, rate, published)
+        if drain:
+            await watcher
         after, ended = await asyncio.to_thread(cpu.Snapshot), time.perf_counter()
         backends = await backend_names(conn) if "postgres" in roots else {}
         await watcher
@@ -289,8 +305,31 @@ async def measure_latency(url: str, bootstrap: str, topics: Topics, records: lis
     for pid, client in backends.items():
         if pid != probe:
             by_client[client] = by_client.get(client, 0.0) + after.own_s(pid) - before.own_s(pid)
-    used = Cpu(seconds, ended - started, len(measured), missing, by_client)
-    return sorted((visible[key] - at) * 1000 for key, at in published.items()), used
+    used = Cpu(seconds, ended - started, len(measured), missing, by_client,
+               "the backlog" if drain else "steady load")
+    if drain:
+        return [], used
+    return sorted((at - started, (visible[key] - at) * 1000)
+                  for key, at in published.items()), used
+
+
+async def drained(conn: psycopg.AsyncConnection[Any], commands: int, deadline: float) -> None:
+    """Wait until `commands` records are stored and every settlement event is in the
+    projections. Counted, not watched record by record: with a backlog, most
+    positions above the lowest unseen one are seen, and `watch`'s query of the
+    positions not seen yet costs PostgreSQL more than the pipeline does."""
+    while True:
+        cur = await conn.execute(
+            "SELECT (SELECT count(*) FROM public.settlement_commands), "
+            "(SELECT count(*) FROM public.settlement_events), "
+            "(SELECT count(*) FROM projections.audit_log)")
+        stored, events, projected = (await cur.fetchone()) or (0, 0, 0)
+        if stored >= commands and projected >= events:
+            return
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"only {projected} of {events} events of {stored} of "
+                             f"{commands} records projected")
+        await asyncio.sleep(DRAIN_POLL_S)
 
 
 async def backend_names(conn: psycopg.AsyncConnection[Any]) -> dict[int, str]:
@@ -309,13 +348,14 @@ class Cpu:
     records: int
     missing: list[str]  # processes not on this machine (or not ours to read)
     postgres: dict[str, float]  # PostgreSQL's live backends' seconds, by whom they serve
+    label: str = "steady load"
 
     @property
     def us_per_record(self) -> float:
         return sum(self.seconds.values()) * 1e6 / self.records
 
     def report(self) -> str:
-        lines = [f"CPU of the pipeline over the {self.wall_s:.1f} s of steady load "
+        lines = [f"CPU of the pipeline over the {self.wall_s:.1f} s of {self.label} "
                  f"({self.records} records): {self.us_per_record:.0f} µs per record, "
                  f"{sum(self.seconds.values()) / self.wall_s:.0%} of a core"]
         lines += [f"  {name:<10} {s:7.2f} s  {s / self.wall_s:4.0%} of a core  "
@@ -352,15 +392,18 @@ def pipeline(services: dict[str, int], bootstrap: str,
     return roots, missing
 
 
-def latency(server: str, settings: Settings, bootstrap: str, rate: float, seconds: float,
-            logs: Path, consumers: int) -> tuple[list[float], Cpu]:
+def latency(server: str, settings: Settings, bootstrap: str, rate: float, count: int,
+            logs: Path, consumers: int,
+            drain: bool = False) -> tuple[list[tuple[float, float]], Cpu]:
+    """`count` records offered at `rate` to the pipeline's processes on a fresh
+    database and topics (`measure_latency`)."""
     name = f"bench_e_{uuid.uuid4().hex[:8]}"
     url = create_database(server, name)
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     topics = Topics(prefix)
     asyncio.run(ensure_topics(bootstrap, topics.all, partitions=PARTITIONS))
     own = Settings(database_url=url, kafka_bootstrap=bootstrap, state_dir=settings.state_dir)
-    records = list(steady_records(1 + int(rate * seconds)))
+    records = list(steady_records(count))
     # The children `settlement run` starts for these three parts (`service.parts`).
     # Groups of their own: on a shared broker, members of the default groups (a
     # service running there) must not take part in this run's rebalances.
@@ -371,7 +414,7 @@ def latency(server: str, settings: Settings, bootstrap: str, rate: float, second
                if part.args[0] in ("ingest", "relay", "project")}
     try:
         return asyncio.run(measure_latency(url, bootstrap, topics, records, rate,
-                                           {n: p.pid for n, p in running.items()}))
+                                           {n: p.pid for n, p in running.items()}, drain))
     except BaseException:
         for log in sorted(logs.glob("*.log")):
             tail = log.read_text(errors="replace").splitlines()[-15:]
@@ -417,6 +460,10 @@ def main() -> None:
                         help="projector processes in the group, and input consumers and "
                              "projectors in the latency run (default: as `settlement run` "
                              "starts them, one per core)")
+    parser.add_argument("--backlog", type=int, default=30_000,
+                        help="records handed to a fresh pipeline at once after the latency "
+                             "run, to measure the CPU per record at the largest batches "
+                             "(0: skip)")
     args = parser.parse_args()
     print(describe(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -447,16 +494,43 @@ def main() -> None:
                 print(f"one projector process alone: {single:,.0f} events/s", flush=True)
                 drop_database(server, f"bench_q_{suffix}")
             settle(server, f"bench_p_{suffix}")
-            lat, used = latency(server, settings, bootstrap, args.rate, args.seconds,
-                                Path(tmp), args.consumers)
+            timed, used = latency(server, settings, bootstrap, args.rate,
+                                  1 + int(args.rate * args.seconds), Path(tmp), args.consumers)
+            lat = sorted(ms for _, ms in timed)
             p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
             print(f"end to end at {args.rate:,.0f} records/s for {args.seconds:g} s: "
                   f"{len(lat)} records, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
                   f"max {lat[-1]:.1f} ms, mean {statistics.fmean(lat):.1f} ms", flush=True)
+            print(by_second(timed), flush=True)
             print(used.report(), flush=True)
+            floor = None
+            if args.backlog:
+                # The same pipeline handed a backlog at once: every stage reads, decides and
+                # writes the largest batches it takes, so this is the CPU per record that
+                # batching alone cannot go below.
+                _, floor = latency(server, settings, bootstrap, BACKLOG_RATE, 1 + args.backlog,
+                                   Path(tmp), args.consumers, drain=True)
+                print(f"backlog of {args.backlog:,} records handed over at once, until the "
+                      f"last is visible (the floor of batching):", flush=True)
+                print(floor.report(), flush=True)
+    backlog = "" if floor is None else f" cpu_us_per_record_backlog={floor.us_per_record:.0f}"
     print(f"RESULT projector_events_per_s={rate:.0f} baseline_events_per_s={base:.0f} "
           f"e2e_p50_ms={p50:.1f} e2e_p99_ms={p99:.1f} "
-          f"cpu_us_per_record={used.us_per_record:.0f}")
+          f"cpu_us_per_record={used.us_per_record:.0f}{backlog}")
+
+
+def by_second(timed: list[tuple[float, float]]) -> str:
+    """The p50 and p99 of the records published in each second of the load: whether
+    the latency holds or climbs as the run goes on (the embedded broker's cost grows
+    with each topic's history, `bench/broker.py`)."""
+    seconds: dict[int, list[float]] = {}
+    for at, ms in timed:
+        seconds.setdefault(int(at), []).append(ms)
+    cells = []
+    for _, values in sorted(seconds.items()):
+        values.sort()
+        cells.append(f"{percentile(values, 0.50):.0f}/{percentile(values, 0.99):.0f}")
+    return "p50/p99 ms by second of the load: " + " ".join(cells)
 
 
 if __name__ == "__main__":
