@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from settlement.projections.storage.summaries import prefix_sums, prefixes
+from settlement.projections.storage.summaries import FILLED, fill_statements, prefix_sums, prefixes
 
 D = Decimal
 
@@ -53,3 +53,11 @@ def test_keys_between_the_account_and_the_sums_are_kept_per_row() -> None:
     assert sums[("JPY", "liabilities:worker_payable:", day1)] == (D("10"), D("90"), D("80"))
     assert sums[("JPY", "", day2)] == (D("0"), D("7"), D("7"))
     assert len(sums) == 6  # three prefixes on each of two days
+
+
+def test_the_filled_tables_are_those_the_fill_writes() -> None:
+    # A bulk rebuild makes the other tables' indexes while the fill runs (`bulk.complete`):
+    # a table the fill wrote and that was indexed meanwhile would wait on the index build.
+    written = {statement.split()[2].removeprefix("{schema}.")
+               for statement in fill_statements() if statement.startswith(("INSERT", "DELETE"))}
+    assert written == set(FILLED)

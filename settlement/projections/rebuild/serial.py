@@ -190,7 +190,8 @@ def _bulk_rebuild(app: SettlementApplication, conn: psycopg.Connection[Any], sch
     folded = time.monotonic()
     log.info("rebuild.folded", events=sum(part.events for part in parts),
              seconds=round(folded - started, 3))
-    bulk_writer.complete(conn, schema_name, [part.totals for part in parts if part.totals])
+    bulk_writer.complete(conn, schema_name, [part.totals for part in parts if part.totals],
+                         lambda: _connection(app, None))
     log.info("rebuild.completed", seconds=round(time.monotonic() - folded, 3))
     return parts
 

@@ -179,11 +179,24 @@ def _create_table(conn: psycopg.Connection[Any], schema: sql.Identifier, table: 
         sql.SQL("UNLOGGED " if unlogged else ""),
         schema, sql.Identifier(table.name), sql.SQL(table.columns),
         sql.SQL(", ").join(map(sql.Identifier, table.key))))
+    create_indexes(conn, schema, table)
+
+
+def create_indexes(conn: psycopg.Connection[Any], schema: sql.Identifier, table: Table) -> None:
+    """The secondary indexes of `table` that do not exist yet."""
+    for statement in index_statements(schema, table):
+        conn.execute(statement)
+
+
+def index_statements(schema: sql.Identifier, table: Table) -> list[sql.Composed]:
+    """`CREATE INDEX IF NOT EXISTS` of each secondary index of `table`."""
+    statements = []
     for n, index in enumerate(table.indexes, start=1):
         columns, _, where = index.partition(" WHERE ")  # "columns[ WHERE predicate]"
-        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} ({}){}").format(
+        statements.append(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} ({}){}").format(
             sql.Identifier(f"{table.name}_{n}"), schema, sql.Identifier(table.name),
             sql.SQL(columns), sql.SQL(f" WHERE {where}" if where else "")))
+    return statements
 
 
 def role_of(conn: psycopg.Connection[Any], schema: str) -> str | None:

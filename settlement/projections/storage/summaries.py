@@ -158,6 +158,11 @@ def fill(cur: Cursor[Any], schema: sql.Identifier) -> None:
         cur.execute(sql.SQL(statement).format(schema=schema))
 
 
+# The tables `fill` writes (and reads back: the totals from the balances and days).
+FILLED = (BALANCE_DAYS[0], BALANCE_BLOCKS[0], BALANCE_TOTAL_DAYS[0], BALANCE_TOTALS[0],
+          RECEIVABLE_TOTALS[0])
+
+
 def fill_statements() -> Sequence[str]:
     """`fill` as statements with a `{schema}` placeholder (the migration runs them)."""
     receivables = _contributions("r", "", "r.paid_out").format(
