@@ -79,7 +79,7 @@ def baseline(url: str, settings: Settings, events: list[dict[str, Any]]) -> floa
     """Raw `Application.save` of the same domain events, decided beforehand in memory."""
     app = application(url, settings, owner_env())
     escrows: dict[str, Any] = {}
-    domain_events = []
+    domain_events: list[Any] = []
     for e in events:
         cmd = Command.create(e["id"], e["type"], datetime.fromisoformat(e["time"]), e["data"])
         escrow = handlers.apply(escrows.get(cmd.job_id), cmd, app.plans)

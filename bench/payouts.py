@@ -58,7 +58,7 @@ def holder(n: int) -> str:
 
 
 def parties(n: int) -> list[Any]:
-    events = []
+    events: list[Any] = []
     for k in range(n):
         party = Party.register(f"w-{k:07d}", {
             "kind": "individual", "name": f"worker {k}", "name_kana": holder(k),
