@@ -31,7 +31,8 @@
    for the load generator's produce requests is in: a marketplace's records
    arrive that way). A broker or PostgreSQL on another machine is left out and
    named as not measured. Then the p50 and p99 of the records published in each
-   second of the load: whether the latency holds as the run goes on.
+   second of the load, and each process's share of a core in each second: whether
+   the latency and the costs hold as the run goes on.
 3. Backlog (`--backlog`, default 30,000 records; 0 skips it): the same pipeline on
    a fresh database and topics, handed the records all at once, and the CPU of its
    processes from then until the last record's events are in the projections: the
@@ -63,7 +64,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -290,9 +291,12 @@ async def measure_latency(url: str, bootstrap: str, topics: Topics, records: lis
             drained(conn, len(records), deadline) if drain
             else watch(conn, {r["id"] for r in measured}, visible, deadline))
         before, started = await asyncio.to_thread(cpu.Snapshot), time.perf_counter()
+        by_second: dict[str, list[float]] = {name: [] for name in roots}
+        sampler = asyncio.create_task(sample_each_second(before, roots, probe, by_second))
         await offer_load(bootstrap, topics.jobs, measured, rate, published)
         if drain:
             await watcher
+        sampler.cancel()
         after, ended = await asyncio.to_thread(cpu.Snapshot), time.perf_counter()
         backends = await backend_names(conn) if "postgres" in roots else {}
         await watcher
@@ -306,11 +310,24 @@ async def measure_latency(url: str, bootstrap: str, topics: Topics, records: lis
         if pid != probe:
             by_client[client] = by_client.get(client, 0.0) + after.own_s(pid) - before.own_s(pid)
     used = Cpu(seconds, ended - started, len(measured), missing, by_client,
-               "the backlog" if drain else "steady load")
+               "the backlog" if drain else "steady load", by_second)
     if drain:
         return [], used
     return sorted((at - started, (visible[key] - at) * 1000)
                   for key, at in published.items()), used
+
+
+async def sample_each_second(first: cpu.Snapshot, roots: dict[str, int], probe: int,
+                             shares: dict[str, list[float]]) -> None:
+    """Each process's share of a core in each second, appended to `shares` until
+    cancelled: whether a process's cost holds or climbs as the run goes on."""
+    last = first
+    while True:
+        await asyncio.sleep(1.0)
+        now = await asyncio.to_thread(cpu.Snapshot)
+        for name, pid in roots.items():
+            shares[name].append(now.tree_s(pid, (probe,)) - last.tree_s(pid, (probe,)))
+        last = now
 
 
 async def drained(conn: psycopg.AsyncConnection[Any], commands: int, deadline: float) -> None:
@@ -349,6 +366,7 @@ class Cpu:
     missing: list[str]  # processes not on this machine (or not ours to read)
     postgres: dict[str, float]  # PostgreSQL's live backends' seconds, by whom they serve
     label: str = "steady load"
+    by_second: dict[str, list[float]] = field(default_factory=dict)  # each whole second's
 
     @property
     def us_per_record(self) -> float:
@@ -368,6 +386,10 @@ class Cpu:
             lines.append("  postgres by whom its backends serve: " + ", ".join(
                 f"{client} {s * 1e6 / self.records:.0f}" for client, s in shares if s > 0)
                 + " µs/record")
+        if any(self.by_second.values()):
+            lines.append("  % of a core in each second:")
+            lines += [f"    {name:<10} " + " ".join(f"{share:.0%}".rjust(4) for share in shares)
+                      for name, shares in self.by_second.items()]
         if self.missing:
             lines.append(f"  not measured (not processes of this machine): "
                          f"{', '.join(self.missing)}")
