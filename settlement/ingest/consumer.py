@@ -185,8 +185,10 @@ class Ingestor:
                     self._active_at = time.monotonic()
                 else:
                     await self._settle(consumer)
-                    if idle_exit_s is not None and consumer.assignment() and \
-                            time.monotonic() - self._active_at > idle_exit_s:
+                    # A rebalance in progress (revoked, not yet assigned again) is not
+                    # idle time, though the consumer still names its old partitions.
+                    if idle_exit_s is not None and self._joined and consumer.assignment() \
+                            and time.monotonic() - self._active_at > idle_exit_s:
                         break
             await self._settle(consumer)
         finally:
