@@ -98,6 +98,7 @@ TICK_S = 0.005  # the load generator hands records over this often (its producer
 READY_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 120.0
 DRAIN_POLL_S = 0.05  # how often a backlog's end is looked for
+DONE_POLL_S = 0.5  # how often a projector of the throughput run counts the events projected
 BACKLOG_RATE = 1e9  # records/s: the whole backlog is handed to the producer at once
 
 
@@ -153,7 +154,8 @@ def project(url: str, bootstrap: str, topics: Topics, total: int, processes: int
     schema: events per second from the first batch any of them received to the
     last commit of any (the same monotonic clock in every process)."""
     group = f"bench-{uuid.uuid4().hex[:8]}"
-    metrics = in_processes(projector_process, processes, url, bootstrap, topics.prefix, group)
+    metrics = in_processes(projector_process, processes, url, bootstrap, topics.prefix, group,
+                           total)
     with psycopg.connect(url, autocommit=True) as conn:
         stored = Store(conn, LIVE_SCHEMA).event_count()
     applied = sum(m.applied for m in metrics)
@@ -163,15 +165,37 @@ def project(url: str, bootstrap: str, topics: Topics, total: int, processes: int
     return applied / (max(m.last_commit_at for m in metrics) - first)
 
 
-def projector_process(url: str, bootstrap: str, prefix: str, group: str, n: int,
+def projector_process(url: str, bootstrap: str, prefix: str, group: str, total: int, n: int,
                       results: Any) -> None:
     tune_gc()  # as `settlement project` does
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn, \
+            psycopg.connect(url, autocommit=True) as probe:
         projector = Projector(conn, bootstrap, Topics(prefix), group_id=group,
                               client_id=f"bench-projector-{n}")
-        # Idle this long after its last record: the other members' rebalances (a
-        # join waits about half the session timeout) must not end it early.
-        results.put(asyncio.run(projector.run(asyncio.Event(), idle_exit_s=5.0)))
+
+        async def run() -> Any:
+            # Stopped once the group has projected every event (timed from the first
+            # batch to the last commit, so the stop's moment does not count), or
+            # else when idle this long after its last record: the other members'
+            # rebalances (a join waits about half the session timeout) must not end
+            # it early.
+            stop = asyncio.Event()
+            running = asyncio.ensure_future(projector.run(stop, idle_exit_s=5.0))
+            while not running.done():
+                await asyncio.wait({running}, timeout=DONE_POLL_S)
+                if await asyncio.to_thread(projected, probe) >= total:
+                    stop.set()
+            return await running
+
+        results.put(asyncio.run(run()))
+
+
+def projected(conn: psycopg.Connection[Any]) -> int:
+    """The events in the live projections (0 before the projector made them)."""
+    try:
+        return Store(conn, LIVE_SCHEMA).event_count()
+    except (psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedTable):
+        return 0
 
 
 # Latency ------------------------------------------------------------------------------
