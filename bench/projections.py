@@ -364,11 +364,11 @@ async def drained(conn: psycopg.AsyncConnection[Any], commands: int, deadline: f
             "SELECT (SELECT count(*) FROM public.settlement_commands), "
             "(SELECT count(*) FROM public.settlement_events), "
             "(SELECT count(*) FROM projections.audit_log)")
-        stored, events, projected = (await cur.fetchone()) or (0, 0, 0)
-        if stored >= commands and projected >= events:
+        stored, events, in_projections = (await cur.fetchone()) or (0, 0, 0)
+        if stored >= commands and in_projections >= events:
             return
         if time.perf_counter() > deadline:
-            raise SystemExit(f"only {projected} of {events} events of {stored} of "
+            raise SystemExit(f"only {in_projections} of {events} events of {stored} of "
                              f"{commands} records projected")
         await asyncio.sleep(DRAIN_POLL_S)
 

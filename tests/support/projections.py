@@ -224,8 +224,7 @@ def project(conn: psycopg.Connection[Any], broker: str, topics: Topics, *, group
             idle_exit_s: float = 5.0, head: Callable[[], int | None] | None = None) -> Projector:
     """Run a projector in this process until it has read every event published before
     (`run_until_read`), or else until it has been idle for `idle_exit_s` (counted from
-    its assignment: 2 s once passed before a first fetch came back on a loaded machine,
-    and the projector left having read nothing)."""
+    its assignment; with records still to read, `run_until_read` waits longer)."""
     projector = Projector(conn, broker, topics, schema_name=schema, group_id=group,
                           client_id=f"{group}-{uuid.uuid4().hex[:6]}",
                           batch_records_max=batch_records, head=head)

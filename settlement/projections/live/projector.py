@@ -183,20 +183,16 @@ class Projector:
                     await self._process(consumer, {tp: records for tp, records in batches.items()
                                                    if tp not in replaced})
                     self._active_at = time.monotonic()
-                elif idle_exit_s is not None and self._idle(consumer, idle_exit_s):
+                # A rebalance in progress (revoked, not yet assigned again) is not idle
+                # time, though the consumer still names its old partitions.
+                elif idle_exit_s is not None and self._joined and consumer.assignment() \
+                        and time.monotonic() - self._active_at > idle_exit_s:
                     break
             await self._flush()
         finally:
             await self._settle()
             await self._flush_offsets()
             await broker.close(consumer)
-
-    def _idle(self, consumer: AIOKafkaConsumer, idle_exit_s: float) -> bool:
-        """Idle that long since the last records or assignment, and a member of the
-        group now: a rebalance in progress (revoked, not yet assigned again) is not
-        idle time, though the consumer still names its old partitions meanwhile."""
-        return self._joined and bool(consumer.assignment()) and \
-            time.monotonic() - self._active_at > idle_exit_s
 
     # Assignment ------------------------------------------------------------------
 

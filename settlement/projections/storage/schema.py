@@ -179,11 +179,6 @@ def _create_table(conn: psycopg.Connection[Any], schema: sql.Identifier, table: 
         sql.SQL("UNLOGGED " if unlogged else ""),
         schema, sql.Identifier(table.name), sql.SQL(table.columns),
         sql.SQL(", ").join(map(sql.Identifier, table.key))))
-    create_indexes(conn, schema, table)
-
-
-def create_indexes(conn: psycopg.Connection[Any], schema: sql.Identifier, table: Table) -> None:
-    """The secondary indexes of `table` that do not exist yet."""
     for statement in index_statements(schema, table):
         conn.execute(statement)
 
