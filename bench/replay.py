@@ -10,7 +10,7 @@ peaks its other shard processes report). In the same run the baseline is a raw
 read of the notification log (`select_notifications` pages of the same size) in
 this process, once before the replay and once after it: the faster of the two
 counts (a raw read at a slow moment of the machine would flatter the ratio;
-the two reads of one run have differed by up to twice). The last line is
+the raw reads of two runs minutes apart have differed by twice). The last line is
 
     RESULT events=<n> events_per_s=<n> baseline_events_per_s=<n> peak_rss_mb=<n>
 
@@ -90,8 +90,8 @@ def settle(url: str) -> None:
             pass
 
 
-def baseline(url: str, settings: Settings) -> tuple[int, float]:
-    """Raw read of the whole notification log in pages: (events, events/s)."""
+def baseline(url: str, settings: Settings, stored: int) -> float:
+    """Raw read of the whole notification log in pages: events/s (all `stored` read)."""
     app = application(url, settings)
     try:
         started, position, count = time.perf_counter(), 0, 0
@@ -101,16 +101,11 @@ def baseline(url: str, settings: Settings) -> tuple[int, float]:
                 break
             count += len(page)
             position = page[-1].id
-        return count, count / (time.perf_counter() - started)
+        rate = count / (time.perf_counter() - started)
     finally:
         app.close()
-
-
-def checked_baseline(url: str, settings: Settings, stored: int) -> float:
-    """The raw read's rate, events/s, once it has read every stored event."""
-    read, rate = baseline(url, settings)
-    if read != stored:
-        raise SystemExit(f"baseline read {read} events of {stored}")
+    if count != stored:
+        raise SystemExit(f"baseline read {count} events of {stored}")
     return rate
 
 
@@ -152,7 +147,7 @@ def main() -> None:
             print(f"stored {stored:,} events in {time.perf_counter() - started:,.0f} s",
                   flush=True)
             settle(url)
-            before = checked_baseline(url, settings, stored)
+            before = baseline(url, settings, stored)
             report, seconds, rss_mb = run_replay(url)
             if report["events"] != stored:
                 raise SystemExit(f"replayed {report['events']} events of {stored}")
@@ -160,7 +155,7 @@ def main() -> None:
             print(f"replay: {rate:,} events/s (rebuild loop), {seconds:,.1f} s for the "
                   f"whole command incl. start-up and digests, peak RSS {rss_mb:,.0f} MB",
                   flush=True)
-            after = checked_baseline(url, settings, stored)
+            after = baseline(url, settings, stored)
             base = max(before, after)
             print(f"baseline raw notification read: {base:,.0f} events/s (before the "
                   f"replay {before:,.0f}, after it {after:,.0f}: the faster counts)",
